@@ -1,0 +1,70 @@
+# Two commands matter: `make run` (the whole system locally) and `make test` (the whole test suite).
+# Everything else here is what they need, installed on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+NLU_VENV  := nlu/.venv
+PY        := $(VENV)/bin/python
+APP_HOST  ?= 127.0.0.1
+APP_PORT  ?= 8000
+NLU_PORT  ?= 5005
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export APP_HOST APP_PORT NLU_PORT
+
+.PHONY: help run test deps app-deps nlu-deps locales migrate seed nlu nlu-serve nlu-eval bench clean
+
+help:
+	@echo "make run    set everything up (first time) and run NLU service + app on http://$(APP_HOST):$(APP_PORT)/"
+	@echo "make test   set everything up (first time) and run the whole test suite (SQLite, PostgreSQL, Rasa)"
+	@echo "make nlu    train the NLU model if its inputs changed"
+
+$(VENV)/.installed: pyproject.toml
+	@PY311=$$(scripts/find_python311.sh) && { [ -x $(PY) ] || $$PY311 -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+$(NLU_VENV)/.installed: nlu/requirements.txt
+	@PY310=$$(scripts/find_python310.sh) && { [ -x $(NLU_VENV)/bin/python ] || $$PY310 -m venv $(NLU_VENV); }
+	$(NLU_VENV)/bin/python -m pip install -q --upgrade pip wheel
+	$(NLU_VENV)/bin/python -m pip install -q -r nlu/requirements.txt
+	@touch $@
+
+app-deps: $(VENV)/.installed
+nlu-deps: $(NLU_VENV)/.installed
+deps: app-deps nlu-deps
+
+# Compiled catalogs (.mo) are build output, made from the .po files.
+locales: app-deps
+	@$(VENV)/bin/pybabel compile -q -d locales -D messages
+
+migrate: app-deps
+	$(VENV)/bin/alembic upgrade head
+	$(PY) -m knowledge.loader
+
+seed: migrate
+
+# Train only when the NLU inputs changed (the model is named by their hash).
+nlu: nlu-deps app-deps
+	@$(PY) -m scripts.nlu_data
+	@nlu/train.sh
+
+nlu-serve: nlu
+	@nlu/serve.sh
+
+nlu-eval: nlu
+	@nlu/evaluate.sh
+
+run: deps locales migrate nlu
+	@scripts/run_local.sh
+
+test: deps locales nlu
+	@scripts/run_tests.sh
+
+bench: deps locales nlu
+	@$(PY) bench/nlu_bench.py
+
+clean:
+	rm -rf $(VENV) $(NLU_VENV) nlu/models data

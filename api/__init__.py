@@ -1,0 +1,1 @@
+"""HTTP entry point: webhooks, knowledge API, (later) volunteer inbox and admin."""

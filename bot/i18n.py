@@ -1,0 +1,89 @@
+"""Translations (gettext catalogs under locales/) and locale-aware formatting of numbers, yen and dates.
+
+Messages are written `_("Hello, {name}!")` in English and looked up per language; compiled
+catalogs (`.mo`) are built by `make locales` from the `.po` files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gettext
+from decimal import Decimal
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+
+from knowledge.intents import LANGUAGES
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+DEFAULT_LANGUAGE = "en"
+
+#: Babel/CLDR names of our languages (Tagalog is Filipino in CLDR).
+BABEL_LOCALE = {"vi": "vi", "id": "id", "tl": "fil", "ja": "ja", "en": "en"}
+
+_ALIASES = {"fil": "tl", "in": "id", "tgl": "tl", "vie": "vi", "ind": "id", "jpn": "ja", "eng": "en"}
+
+
+class CatalogMissing(RuntimeError):
+    """A language's .po file was never compiled (run `make locales`)."""
+
+
+def normalise_language(code: str | None) -> str | None:
+    """Map a client language code (`vi-VN`, `fil_PH`, `tl`, `in`, `ja-JP`) to one of ours, or None."""
+    if not code:
+        return None
+    base = code.replace("_", "-").split("-")[0].strip().lower()
+    base = _ALIASES.get(base, base)
+    return base if base in LANGUAGES else None
+
+
+@functools.lru_cache(maxsize=None)
+def translations(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog of a language (English is the source language)."""
+    if lang == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()
+    mo = LOCALES_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    if not mo.exists():
+        raise CatalogMissing(f"{mo} not found: run `make locales` to compile the catalogs")
+    with mo.open("rb") as fh:
+        return gettext.GNUTranslations(fh)
+
+
+def gettext_for(lang: str, message: str) -> str:
+    return translations(lang if lang in LANGUAGES else DEFAULT_LANGUAGE).gettext(message)
+
+
+def _(message: str) -> str:
+    """Mark a message for extraction; the engine translates it per user with `t()`."""
+    return message
+
+
+def t(lang: str, message: str, **values: object) -> str:
+    """Translate `message` into `lang` and fill in `{placeholders}`."""
+    text = gettext_for(lang, message)
+    return text.format(**values) if values else text
+
+
+def babel_locale(lang: str) -> Locale:
+    return Locale.parse(BABEL_LOCALE.get(lang, DEFAULT_LANGUAGE))
+
+
+def yen(amount: int | Decimal, lang: str, *, decimals: bool = False) -> str:
+    """An amount of yen as the language writes it: ¥1,226 / 1.226 ¥ / ￥1,226."""
+    value = Decimal(amount)
+    if not decimals:
+        value = value.quantize(Decimal("1"))
+    fmt = None if not decimals else "¤#,##0.00"
+    return format_currency(value, "JPY", format=fmt, locale=babel_locale(lang), currency_digits=not decimals)
+
+
+def number(value: int | float | Decimal, lang: str) -> str:
+    return format_decimal(value, locale=babel_locale(lang))
+
+
+def date(value: dt.date, lang: str) -> str:
+    return format_date(value, format="long" if lang != "en" else "d MMMM y", locale=babel_locale(lang))

@@ -1,0 +1,126 @@
+"""Every phrase the bot itself says, in English (the gettext source language).
+
+Translations live in locales/<lang>/LC_MESSAGES/messages.po. Use `i18n.t(lang, messages.X, ...)`.
+Placeholders are `{name}`; keep them unchanged in translations.
+"""
+
+from __future__ import annotations
+
+from bot.i18n import _
+
+# Greeting, language, menu
+GREETING = _(
+    "Hello! I am a free assistant for technical intern trainees in Japan. I can tell you your rights at work: "
+    "minimum wage, changing jobs, fines, your passport and more. Write your question, or choose a topic."
+)
+CHOOSE_LANGUAGE = _("Which language do you want me to use?")
+LANGUAGE_SET = _("OK, I will answer in English.")
+MENU = _("What do you want to know? Choose a topic:")
+HELP = _(
+    "Write your question in your own words, or use these commands:\n"
+    "/help - topics\n/language - change the language\n/human - talk to a volunteer\n"
+    "/forget - delete your messages and data"
+)
+GOODBYE = _("Take care. Write to me any time if you need help.")
+THANKS = _("You're welcome. Can I help with anything else?")
+OUT_OF_SCOPE = _("I can only help with your rights at work in Japan. Choose a topic:")
+
+# Buttons
+BUTTON_MORE = _("More")
+BUTTON_HUMAN = _("Talk to a person")
+BUTTON_TOPICS = _("Other topics")
+BUTTON_YES_DELETE = _("Yes, delete")
+BUTTON_NO = _("No")
+BUTTON_HOUR = _("Per hour")
+BUTTON_DAY = _("Per day")
+BUTTON_MONTH = _("Per month")
+
+# Topic names (menu buttons)
+TOPIC_NAMES = {
+    "minimum_wage": _("Minimum wage"),
+    "wage_check": _("Is my pay legal?"),
+    "unpaid_overtime": _("Unpaid overtime"),
+    "salary_deductions": _("Deductions from pay"),
+    "fines_penalties": _("Fines and deposits"),
+    "passport_confiscation": _("Passport taken"),
+    "job_transfer": _("Changing employer"),
+    "dismissal_return": _("Fired or sent home"),
+    "harassment_violence": _("Violence and harassment"),
+    "work_injury": _("Injury at work"),
+    "pregnancy_rights": _("Pregnancy"),
+    "paid_leave": _("Paid leave"),
+    "broker_debt": _("Debts and broker fees"),
+    "support_contacts": _("Where to get help"),
+    "talk_to_human": _("Talk to a person"),
+    "emergency": _("Emergency"),
+}
+
+# Questions the bot asks
+ASK_PREFECTURE = _("In which prefecture is your workplace? For example: Aichi, 愛知, Osaka.")
+UNKNOWN_PREFECTURE = _("I don't know that prefecture. Please write its name again, for example Aichi or 愛知.")
+ASK_AMOUNT = _("How much are you paid? Write the amount, for example 900 yen an hour or 150,000 yen a month.")
+ASK_PERIOD = _("Is that per hour, per day or per month?")
+BAD_AMOUNT = _("Sorry, I cannot read that amount. Write it with numbers, for example 900 yen or 150,000 yen.")
+
+# Minimum wage and wage check
+MINIMUM_WAGE_RATE = _("The minimum wage in {prefecture} is {amount} per hour, in force since {date}.")
+MINIMUM_WAGE_UPCOMING = _("From {date} it will be {amount} per hour.")
+RATE_MAY_BE_OUTDATED = _(
+    "This is the newest rate I have (fiscal year {year}). Rates are revised every October, "
+    "so it may be out of date: please check with the labour office."
+)
+VERDICT_BELOW = _(
+    "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
+    "(since {date}). That is {shortfall_hour} per hour below the legal minimum: about {shortfall_month} a month."
+)
+VERDICT_OK = _(
+    "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
+    "(since {date}). Your pay is at or above the minimum."
+)
+ASSUMED_MONTHLY_HOURS = _(
+    "I assumed {hours} working hours a month, the legal maximum of scheduled hours. "
+    "If your contract has fewer hours, tell me the number."
+)
+ASSUMED_DAILY_HOURS = _("I assumed 8 working hours a day, the legal maximum.")
+COMPARE_NOTE = _(
+    "Compare your pay before deductions (tax, insurance, dormitory), without overtime pay, bonuses, "
+    "or commuting and family allowances."
+)
+UNDERPAID_ADVICE = _(
+    "Your employer must pay at least the minimum wage and the difference you are owed. "
+    "Keep your payslips and write down your hours. Ask for help:"
+)
+
+# Understanding
+CLARIFY = _("Sorry, I'm not sure I understood. Which topic is closest?")
+OFFER_HUMAN = _("I still don't understand. Do you want to talk to a volunteer?")
+NLU_DOWN = _("Sorry, I cannot understand messages right now. Choose a topic below, or talk to a person.")
+NON_TEXT = _("Sorry, I can only read text messages. Please write your question, or choose a topic.")
+ERROR = _("Sorry, something went wrong on my side. Please try again. If it is urgent, call 110 (police) or 119 (ambulance).")
+NO_MORE = _("There is nothing more on this topic.")
+
+# Handoff
+HANDOFF_STARTED = _(
+    "A volunteer from a support group will answer you here as soon as possible. It is free and confidential. "
+    "If you are in danger now, call 110 (police) or 119 (ambulance)."
+)
+HANDOFF_URGENT = _("I have asked a volunteer to answer you urgently.")
+HANDOFF_WAITING = _("Your message was passed to the volunteer.")
+
+# Emergency
+EMERGENCY = _(
+    "If you are in danger now, call 110 (police) or 119 (ambulance, fire). It is free, 24 hours. "
+    "Say where you are: an address, a shop name, or the number on a utility pole."
+)
+
+# Data deletion
+FORGET_CONFIRM = _("Do you want me to delete all your messages and settings? This cannot be undone.")
+FORGET_DONE = _("Deleted: {count} messages and your settings.")
+FORGET_CANCELLED = _("OK, nothing was deleted.")
+
+# Rendering of knowledge entries
+CONTACTS_HEADER = _("Who can help:")
+SOURCES_HEADER = _("Sources:")
+LAST_CHECKED = _("Last checked: {date}")
+NOT_CONFIRMED = _("not confirmed")
+FREE_CALL = _("free call")

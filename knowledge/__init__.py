@@ -1,0 +1,1 @@
+"""Curated knowledge: topics and answers per language, minimum wages, support contacts."""

@@ -1,0 +1,120 @@
+"""Queries over the curated knowledge. Keyword-only functions taking a Session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from knowledge import prefectures, wages
+from knowledge.models import Contact, Entry, EntryStatus, MinimumWage, Topic
+
+#: The embassy contacts per trainee language, for the "embassy" placeholder in a topic's contact list.
+EMBASSY_NATIONALITY = {"vi": "vn", "id": "id", "tl": "ph"}
+
+
+def list_topics(*, session: Session) -> list[Topic]:
+    """All topics with their entries."""
+    return list(session.scalars(select(Topic).options(selectinload(Topic.entries)).order_by(Topic.key)))
+
+
+def get_topic(*, session: Session, key: str) -> Topic | None:
+    return session.scalar(select(Topic).where(Topic.key == key).options(selectinload(Topic.entries)))
+
+
+def get_entry(*, session: Session, topic: str, lang: str, published_only: bool = True) -> Entry | None:
+    """The entry of a topic in a language (published only, unless asked)."""
+    query = select(Entry).join(Topic).where(Topic.key == topic, Entry.lang == lang)
+    if published_only:
+        query = query.where(Entry.status == EntryStatus.published)
+    return session.scalar(query)
+
+
+def list_entries(*, session: Session, lang: str | None = None, topic: str | None = None) -> list[Entry]:
+    query = select(Entry).join(Topic).order_by(Topic.key, Entry.lang)
+    if lang:
+        query = query.where(Entry.lang == lang)
+    if topic:
+        query = query.where(Topic.key == topic)
+    return list(session.scalars(query))
+
+
+def list_wages(*, session: Session, prefecture: str | None = None) -> list[MinimumWage]:
+    query = select(MinimumWage).order_by(MinimumWage.prefecture, MinimumWage.fiscal_year)
+    if prefecture:
+        query = query.where(MinimumWage.prefecture == prefecture)
+    return list(session.scalars(query))
+
+
+def rate_on(*, session: Session, prefecture: str, on: dt.date) -> wages.MinimumRate | None:
+    """The minimum wage in force in `prefecture` on `on`, flagged when our data may be outdated."""
+    rows = list(
+        session.scalars(
+            select(MinimumWage)
+            .where(MinimumWage.prefecture == prefecture)
+            .order_by(MinimumWage.effective_from.desc())
+        )
+    )
+    in_force = next((r for r in rows if r.effective_from <= on), None)
+    if in_force is None:
+        return None
+    newest_year = max(r.fiscal_year for r in rows)
+    return wages.MinimumRate(
+        prefecture=in_force.prefecture,
+        yen_per_hour=in_force.yen_per_hour,
+        effective_from=in_force.effective_from,
+        fiscal_year=in_force.fiscal_year,
+        sources=tuple(in_force.sources or ()),
+        possibly_outdated=newest_year < wages.revision_cycle(on),
+    )
+
+
+def check_wage(
+    *,
+    session: Session,
+    amount: str | Decimal | None,
+    period: str | wages.PayPeriod | None,
+    prefecture: str | None,
+    on: dt.date,
+    hours_per_month: str | Decimal | None = None,
+    hours_per_day: str | Decimal | None = None,
+) -> wages.WageCheck:
+    """Check pay against the minimum in force; reports what is missing instead of guessing.
+
+    Raises wages.AmountError when the amount or hours cannot be read.
+    """
+    value = None if amount is None else (amount if isinstance(amount, Decimal) else wages.parse_amount(amount))
+    pay_period = wages.parse_period(period) if isinstance(period, str) else period
+    canonical = prefectures.resolve(prefecture) if prefecture else None
+    missing = wages.missing_inputs(amount=value, period=pay_period, prefecture=canonical)
+    if missing:
+        return wages.WageCheck(missing=missing)
+    minimum = rate_on(session=session, prefecture=canonical, on=on)
+    if minimum is None:
+        return wages.WageCheck(missing=("rate",))
+    return wages.evaluate(
+        amount=value,
+        period=pay_period,
+        minimum=minimum,
+        hours_per_month=None if hours_per_month is None else wages.parse_hours(hours_per_month),
+        hours_per_day=None if hours_per_day is None else wages.parse_hours(hours_per_day),
+    )
+
+
+def list_contacts(*, session: Session) -> list[Contact]:
+    return list(session.scalars(select(Contact).order_by(Contact.key)))
+
+
+def contacts_for(*, session: Session, keys: list[str], lang: str) -> list[Contact]:
+    """The contacts named by a topic, in order; "embassy" becomes the trainee's embassy contacts."""
+    everything = {c.key: c for c in session.scalars(select(Contact))}
+    chosen: list[Contact] = []
+    for key in keys:
+        if key == "embassy":
+            nationality = EMBASSY_NATIONALITY.get(lang)
+            chosen.extend(c for c in everything.values() if c.kind == "embassy" and c.nationality == nationality)
+        elif key in everything:
+            chosen.append(everything[key])
+    return list(dict.fromkeys(chosen))

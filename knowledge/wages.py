@@ -1,0 +1,226 @@
+"""Reading pay amounts as trainees write them, and checking pay against the minimum wage.
+
+Everything here is pure: the rate in force is looked up by :mod:`knowledge.service`
+and passed in, so the arithmetic can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+#: Legal maximum of scheduled hours (LSA Art. 32: 40 h a week) averaged over a month: 40 × 365 / 7 / 12.
+LEGAL_MAX_MONTHLY_HOURS = (Decimal(40) * Decimal(365) / Decimal(7) / Decimal(12)).quantize(Decimal("0.1"))
+#: Legal maximum of scheduled hours in a day (LSA Art. 32).
+LEGAL_MAX_DAILY_HOURS = Decimal(8)
+#: Larger than any real pay for one month; above it we assume the amount was misread.
+MAX_PLAUSIBLE_YEN = Decimal(100_000_000)
+
+
+class PayPeriod(enum.StrEnum):
+    hour = "hour"
+    day = "day"
+    month = "month"
+
+
+class AmountError(ValueError):
+    """The text is not an amount of yen we can read."""
+
+
+_MULTIPLIERS = {
+    "万": Decimal(10_000), "man": Decimal(10_000), "vạn": Decimal(10_000), "van": Decimal(10_000),
+    "千": Decimal(1_000), "sen": Decimal(1_000), "k": Decimal(1_000), "rb": Decimal(1_000),
+    "ribu": Decimal(1_000), "nghìn": Decimal(1_000), "nghin": Decimal(1_000), "ngàn": Decimal(1_000),
+    "ngan": Decimal(1_000), "libo": Decimal(1_000), "thousand": Decimal(1_000), "juta": Decimal(1_000_000),
+    "triệu": Decimal(1_000_000), "trieu": Decimal(1_000_000), "m": Decimal(1_000_000),
+}
+_CURRENCY_WORDS = ("円", "yen", "yên", "jpy", "¥", "￥", "en", "y")
+_AMOUNT_RE = re.compile(
+    r"^(?P<number>\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?)\s*(?P<mult>[^\d\s.,]+)?\s*(?P<rest>\d+)?$"
+)
+
+
+def _to_decimal(number: str) -> Decimal:
+    number = number.replace(" ", "")
+    groups = re.split(r"[.,]", number)
+    if len(groups) == 1:
+        return Decimal(number)
+    separators = re.findall(r"[.,]", number)
+    # All separators followed by exactly three digits: thousands separators ("150.000", "150,000").
+    if all(len(g) == 3 for g in groups[1:]) and (len(separators) > 1 or len(groups[0]) <= 3):
+        return Decimal("".join(groups))
+    if len(groups) == 2:
+        return Decimal(groups[0] + "." + groups[1])
+    # "1,234.5" / "1.234,5": the last separator is the decimal point.
+    return Decimal("".join(groups[:-1]) + "." + groups[-1])
+
+
+def parse_amount(text: str) -> Decimal:
+    """Read an amount of yen: "900円", "900 yen", "¥150,000", "15万", "15 man", "150k", "150.000"…
+
+    Raises AmountError when the text is not a plausible, positive amount.
+    """
+    if text is None:
+        raise AmountError("no amount")
+    raw = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    if not raw or len(raw) > 40 or raw.startswith("-") or "−" in raw:
+        raise AmountError(text)
+    for word in ("¥", "￥", "jpy"):
+        raw = raw.replace(word, " ")
+    raw = raw.strip()
+    for word in ("円", "yên", "yen", "en"):
+        if raw.endswith(word):
+            raw = raw[: -len(word)].strip()
+            break
+    match = _AMOUNT_RE.match(raw)
+    if not match:
+        raise AmountError(text)
+    try:
+        value = _to_decimal(match.group("number"))
+    except (InvalidOperation, ValueError) as exc:
+        raise AmountError(text) from exc
+    mult = match.group("mult")
+    rest = match.group("rest")
+    if mult:
+        factor = _MULTIPLIERS.get(mult.strip())
+        if factor is None:
+            raise AmountError(text)
+        value *= factor
+        if rest:  # "15万5000", "15万5千" already stripped of 千 → only plain digits here
+            if factor != Decimal(10_000):
+                raise AmountError(text)
+            value += Decimal(rest)
+    elif rest:
+        raise AmountError(text)
+    if value <= 0 or value >= MAX_PLAUSIBLE_YEN:
+        raise AmountError(text)
+    return value
+
+
+def parse_hours(text: str | int | float | Decimal) -> Decimal:
+    """Read a number of hours ("160", "160h", "160 jam", "8 tiếng")."""
+    raw = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    match = re.match(r"^(\d+(?:[.,]\d+)?)", raw)
+    if not match:
+        raise AmountError(text)
+    value = Decimal(match.group(1).replace(",", "."))
+    if value <= 0 or value > 744:  # more hours than a month has
+        raise AmountError(text)
+    return value
+
+
+def parse_period(text: str | None) -> PayPeriod | None:
+    """Map period words in five languages to hour / day / month."""
+    if not text:
+        return None
+    t = unicodedata.normalize("NFKC", text).strip().lower()
+    if t in PayPeriod.__members__:
+        return PayPeriod(t)
+    table = (
+        (PayPeriod.hour, ("hour", "hr", "jam", "tiếng", "tieng", "giờ", "gio", "oras", "時給", "時間", "jikyu", "jikyuu", "/h")),
+        (PayPeriod.day, ("day", "daily", "hari", "ngày", "ngay", "araw", "日給", "日当", "nikkyu", "nikkyuu")),
+        (PayPeriod.month, ("month", "bulan", "tháng", "thang", "buwan", "月給", "月", "gekkyu", "gekkyuu", "sahod kada buwan")),
+    )
+    for period, words in table:
+        if any(w in t for w in words):
+            return period
+    return None
+
+
+@dataclass(frozen=True)
+class MinimumRate:
+    """The minimum wage in force in one prefecture on one date."""
+
+    prefecture: str
+    yen_per_hour: int
+    effective_from: dt.date
+    fiscal_year: int
+    sources: tuple[dict, ...] = ()
+    #: True when the newest revision we hold is older than the revision cycle of the date asked about.
+    possibly_outdated: bool = False
+
+
+class Verdict(enum.StrEnum):
+    below = "below"
+    at_or_above = "at_or_above"
+
+
+@dataclass(frozen=True)
+class WageCheck:
+    """Result of a wage check: either what is missing, or a verdict with its numbers."""
+
+    missing: tuple[str, ...] = ()
+    verdict: Verdict | None = None
+    hourly_equivalent: Decimal | None = None
+    minimum: MinimumRate | None = None
+    shortfall_per_hour: Decimal | None = None
+    shortfall_per_month: Decimal | None = None
+    monthly_hours: Decimal | None = None
+    #: Assumptions the answer must state, e.g. "legal_max_monthly_hours".
+    assumptions: tuple[str, ...] = field(default=())
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def revision_cycle(on: dt.date) -> int:
+    """The fiscal year whose revision is due by `on` (rates are revised from every October)."""
+    return on.year if on.month >= 10 else on.year - 1
+
+
+def missing_inputs(
+    *, amount: Decimal | None, period: PayPeriod | None, prefecture: str | None
+) -> tuple[str, ...]:
+    """Which of amount, period, prefecture are still unknown (in the order the bot asks)."""
+    missing = []
+    if amount is None:
+        missing.append("amount")
+    if period is None:
+        missing.append("period")
+    if prefecture is None:
+        missing.append("prefecture")
+    return tuple(missing)
+
+
+def evaluate(
+    *,
+    amount: Decimal,
+    period: PayPeriod,
+    minimum: MinimumRate,
+    hours_per_month: Decimal | None = None,
+    hours_per_day: Decimal | None = None,
+) -> WageCheck:
+    """Compare pay with the minimum in force (LSA / Minimum Wage Act method: pay ÷ scheduled hours)."""
+    assumptions: list[str] = []
+    if period is PayPeriod.hour:
+        hourly = amount
+    elif period is PayPeriod.day:
+        if hours_per_day is None:
+            hours_per_day = LEGAL_MAX_DAILY_HOURS
+            assumptions.append("legal_max_daily_hours")
+        hourly = amount / hours_per_day
+    else:
+        if hours_per_month is None:
+            hours_per_month = LEGAL_MAX_MONTHLY_HOURS
+            assumptions.append("legal_max_monthly_hours")
+        hourly = amount / hours_per_month
+    monthly_hours = hours_per_month
+    if monthly_hours is None:
+        monthly_hours = LEGAL_MAX_MONTHLY_HOURS
+        assumptions.append("legal_max_monthly_hours")
+    hourly = hourly.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    shortfall = max(Decimal(0), Decimal(minimum.yen_per_hour) - hourly)
+    return WageCheck(
+        verdict=Verdict.below if shortfall > 0 else Verdict.at_or_above,
+        hourly_equivalent=hourly,
+        minimum=minimum,
+        shortfall_per_hour=shortfall,
+        shortfall_per_month=(shortfall * monthly_hours).quantize(Decimal("1"), rounding=ROUND_HALF_UP),
+        monthly_hours=monthly_hours,
+        assumptions=tuple(dict.fromkeys(assumptions)),
+    )

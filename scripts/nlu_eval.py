@@ -1,0 +1,163 @@
+"""Evaluate the served NLU model on the held-out test set (nlu/tests/data/<lang>.yml).
+
+Prints per-language intent accuracy and macro-F1, per-intent F1, the worst confusion pairs,
+entity F1 and emergency recall; exits non-zero when a language's accuracy or the emergency
+recall is under the thresholds. Talks to the Rasa server over HTTP only (POST /model/parse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DIR = ROOT / "nlu" / "tests" / "data"
+LANGS = ("vi", "id", "tl", "ja", "en")
+ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<entity>[^)]+)\)|(?P<json>\{[^}]+\}))")
+
+
+def parse_example(line: str) -> tuple[str, list[tuple[str, int, int, str]]]:
+    """Plain text and (entity, start, end, text) spans of an annotated Rasa example."""
+    text, entities, pos, out = line, [], 0, []
+    for m in ANNOTATION.finditer(text):
+        out.append(text[pos : m.start()])
+        start = sum(len(p) for p in out)
+        value = m.group("text")
+        if m.group("entity"):
+            entity = m.group("entity").split(":")[0]
+        else:
+            entity = json.loads(m.group("json"))["entity"]
+        out.append(value)
+        entities.append((entity, start, start + len(value), value))
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out), entities
+
+
+def load(lang: str) -> list[tuple[str, str, list]]:
+    doc = yaml.safe_load((TEST_DIR / f"{lang}.yml").read_text(encoding="utf-8"))
+    rows = []
+    for block in doc["nlu"]:
+        if "intent" not in block:
+            continue
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                text, ents = parse_example(line[2:].strip())
+                rows.append((block["intent"], text, ents))
+    return rows
+
+
+async def parse_all(url: str, texts: list[str], concurrency: int = 4) -> list[dict]:
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def one(text: str) -> dict:
+            async with sem:
+                response = await client.post("/model/parse", json={"text": text})
+                response.raise_for_status()
+                return response.json()
+
+        return await asyncio.gather(*(one(t) for t in texts))
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def predicted_intent(result: dict) -> str:
+    """The top intent; the FallbackClassifier's nlu_fallback counts as a miss (the bot would ask)."""
+    return (result.get("intent") or {}).get("name") or "nlu_fallback"
+
+
+def evaluate(url: str) -> dict:
+    report: dict = {"languages": {}}
+    for lang in LANGS:
+        rows = load(lang)
+        results = asyncio.run(parse_all(url, [r[1] for r in rows]))
+        gold = [r[0] for r in rows]
+        pred = [predicted_intent(r) for r in results]
+        intents = sorted(set(gold))
+        per_intent = {}
+        for intent in intents:
+            tp = sum(g == p == intent for g, p in zip(gold, pred))
+            fp = sum(p == intent and g != intent for g, p in zip(gold, pred))
+            fn = sum(g == intent and p != intent for g, p in zip(gold, pred))
+            per_intent[intent] = f1(tp, fp, fn)
+        confusions = Counter((g, p) for g, p in zip(gold, pred) if g != p)
+        etp = efp = efn = 0
+        for (_, _, gold_ents), result in zip(rows, results):
+            g = {(e, s, t) for e, s, t, _ in gold_ents}
+            p = {(e["entity"], e["start"], e["end"]) for e in result.get("entities", []) if e.get("extractor") != "RegexEntityExtractor"}
+            etp += len(g & p); efp += len(p - g); efn += len(g - p)
+        emergency = [p for g, p in zip(gold, pred) if g == "emergency"]
+        report["languages"][lang] = {
+            "n": len(rows),
+            "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(rows),
+            "macro_f1": sum(per_intent.values()) / len(per_intent),
+            "per_intent_f1": per_intent,
+            "confusions": confusions.most_common(5),
+            "entity_f1": f1(etp, efp, efn),
+            "emergency_recall": sum(p == "emergency" for p in emergency) / max(1, len(emergency)),
+            "missed_emergency": [r[1] for r, p in zip(rows, pred) if r[0] == "emergency" and p != "emergency"],
+        }
+    return report
+
+
+def print_report(report: dict) -> None:
+    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'emergency recall':>18}")
+    for lang, r in report["languages"].items():
+        print(f"{lang:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}{r['entity_f1']:>11.3f}{r['emergency_recall']:>18.3f}")
+    per_intent = defaultdict(list)
+    for r in report["languages"].values():
+        for intent, value in r["per_intent_f1"].items():
+            per_intent[intent].append(value)
+    print("\nper-intent F1 (" + " / ".join(report["languages"]) + ")")
+    for intent, values in sorted(per_intent.items()):
+        print(f"  {intent:<22}" + " ".join(f"{v:.2f}" for v in values))
+    print("\nworst confusions (gold -> predicted: count)")
+    total = Counter()
+    for r in report["languages"].values():
+        for (g, p), n in r["confusions"]:
+            total[(g, p)] += n
+    for (g, p), n in total.most_common(10):
+        print(f"  {g} -> {p}: {n}")
+    for lang, r in report["languages"].items():
+        for text in r["missed_emergency"]:
+            print(f"  MISSED EMERGENCY [{lang}] (length {len(text)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default="http://127.0.0.1:5005")
+    parser.add_argument("--min-accuracy", type=float, default=0.0)
+    parser.add_argument("--min-emergency-recall", type=float, default=0.0)
+    parser.add_argument("--json", help="also write the report to this file")
+    args = parser.parse_args(argv)
+    report = evaluate(args.url)
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    failed = [
+        f"{lang}: accuracy {r['accuracy']:.3f} < {args.min_accuracy}"
+        for lang, r in report["languages"].items() if r["accuracy"] < args.min_accuracy
+    ] + [
+        f"{lang}: emergency recall {r['emergency_recall']:.3f} < {args.min_emergency_recall}"
+        for lang, r in report["languages"].items() if r["emergency_recall"] < args.min_emergency_recall
+    ]
+    for line in failed:
+        print("FAIL " + line, file=sys.stderr)
+    print(f"\nNLU evaluation: {'FAILED' if failed else 'passed'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

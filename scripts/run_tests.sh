@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: SQLite and a real PostgreSQL server, the real trained model behind the real
+# Rasa server, then the NLU evaluation on the held-out test set (fails under the thresholds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RASA_TELEMETRY_ENABLED=false
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+    TEST_POSTGRES_URL=$(scripts/test_postgres.sh start)
+    export TEST_POSTGRES_URL
+fi
+echo "PostgreSQL for tests: $TEST_POSTGRES_URL"
+NLU_TEST_PORT=${NLU_TEST_PORT:-5055}
+NLU_PID=$(scripts/nlu_server.sh start "$NLU_TEST_PORT" /tmp/trainee-rights-nlu-test.log)
+trap 'kill -- -"$NLU_PID" 2>/dev/null || kill "$NLU_PID" 2>/dev/null || true' EXIT
+export TEST_NLU_URL="http://127.0.0.1:$NLU_TEST_PORT"
+echo "NLU server for tests: $TEST_NLU_URL"
+status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+echo "== NLU evaluation on the held-out test set =="
+.venv/bin/python -m scripts.nlu_eval --url "$TEST_NLU_URL" --min-accuracy 0.90 --min-emergency-recall 1.0 || status=$?
+exit $status

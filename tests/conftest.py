@@ -1,0 +1,76 @@
+"""Shared fixtures: a migrated, seeded database on SQLite and on PostgreSQL.
+
+Each test runs inside a transaction that is rolled back (SAVEPOINTs for the code's own commits),
+so tests see the seeded knowledge and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.dbcheck import upgrade
+from knowledge.db import make_engine, session_scope
+from knowledge.loader import seed
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+
+def _backends() -> list:
+    params = [pytest.param("sqlite", id="sqlite")]
+    params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+    return params
+
+
+def _fresh_engine(backend: str, tmp_path_factory) -> Engine:
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        return make_engine(f"sqlite:///{path}")
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_POSTGRES_URL is not set: `make test` starts a PostgreSQL server and sets it")
+        pytest.skip("no PostgreSQL server (run the suite with `make test`)")
+    engine = make_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(scope="session", params=_backends())
+def engine(request, tmp_path_factory) -> Iterator[Engine]:
+    """A database at the newest migration with the seed loaded, per backend."""
+    eng = _fresh_engine(request.param, tmp_path_factory)
+    upgrade(eng.url.render_as_string(hide_password=False))
+    with session_scope(sessionmaker(bind=eng)) as session:
+        seed(session)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine):
+    conn = engine.connect()
+    outer = conn.begin()
+    try:
+        yield conn
+    finally:
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session_factory(connection) -> sessionmaker[Session]:
+    """Sessions bound to the test's connection; their commits become SAVEPOINT releases."""
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture
+def session(session_factory) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s

@@ -1,0 +1,58 @@
+"""The intent names agree across knowledge/intents.py, the NLU domain, its training data and its test set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowledge.intents import INTENTS, LANGUAGES
+from scripts import nlu_data
+
+NLU = Path(__file__).resolve().parents[2] / "nlu"
+
+
+def _intents(path: Path) -> dict[str, int]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        block["intent"]: sum(1 for line in block["examples"].splitlines() if line.strip().startswith("- "))
+        for block in doc["nlu"] if "intent" in block
+    }
+
+
+def test_domain_lists_the_contract_intents():
+    domain = yaml.safe_load((NLU / "domain.yml").read_text(encoding="utf-8"))
+    assert domain["intents"] == list(INTENTS)
+
+
+CORE = {"minimum_wage", "wage_check", "job_transfer", "fines_penalties", "emergency"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_training_data_covers_every_intent(lang):
+    counts = _intents(NLU / "data" / lang / "nlu.yml")
+    assert set(counts) == set(INTENTS)
+    for intent, n in counts.items():
+        assert n >= (40 if intent in CORE else 25), (lang, intent, n)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_test_set_covers_every_intent_and_is_apart_from_training(lang):
+    counts = _intents(NLU / "tests" / "data" / f"{lang}.yml")
+    assert set(counts) == set(INTENTS)
+    assert min(counts.values()) >= 15
+
+    def lines(path):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return {
+            line.strip()[2:].strip().lower()
+            for b in doc["nlu"] if "intent" in b for line in b["examples"].splitlines() if line.strip()
+        }
+
+    overlap = lines(NLU / "tests" / "data" / f"{lang}.yml") & lines(NLU / "data" / lang / "nlu.yml")
+    assert len(overlap) <= 3, sorted(overlap)[:5]  # a greeting like "hi" may coincide; sentences must not
+
+
+def test_generated_prefecture_data_is_up_to_date():
+    assert nlu_data.main(["--check"]) == 0
