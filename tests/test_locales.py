@@ -61,7 +61,7 @@ def test_catalogs_are_compiled_and_translate(lang):
      ("id", "1.226", "3 Oktober 2025"), ("tl", "¥1,226", "Oktubre 3, 2025")],
 )
 def test_yen_and_dates_formatted_per_locale(lang, yen, day):
-    assert yen in i18n.yen(1226, lang)
+    assert yen in i18n.yen(1226, lang).replace("\xa0", " ")
     assert i18n.date(dt.date(2025, 10, 3), lang) == day
 
 
