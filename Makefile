@@ -38,7 +38,7 @@ deps: app-deps nlu-deps
 
 # Compiled catalogs (.mo) are build output, made from the .po files.
 locales: app-deps
-	@$(VENV)/bin/pybabel compile -q -d locales -D messages
+	@$(VENV)/bin/pybabel compile -d locales -D messages 2>&1 | grep -v "^compiling" || true
 
 migrate: app-deps
 	$(VENV)/bin/alembic upgrade head
