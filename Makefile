@@ -38,7 +38,7 @@ deps: app-deps nlu-deps
 
 # Compiled catalogs (.mo) are build output, made from the .po files.
 locales: app-deps
-	@$(VENV)/bin/pybabel compile -d locales -D messages 2>&1 | grep -v "^compiling" || true
+	@out=$$($(VENV)/bin/pybabel compile -d locales -D messages 2>&1) || { echo "$$out"; exit 1; }
 
 migrate: app-deps
 	$(VENV)/bin/alembic upgrade head

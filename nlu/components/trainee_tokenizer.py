@@ -3,7 +3,8 @@ everything else split on whitespace and punctuation.
 
 Each token keeps its exact span in the original text (entities line up), and its lemma is a
 normalised form: NFKC, lower case, accents removed ("lương tối thiểu" and "luong toi thieu"
-give the same lemmas), Japanese words in their dictionary form. The count-vector featurizers
+give the same lemmas); for Japanese, the katakana reading of the dictionary form, so that
+kanji and kana spellings (有給 / ゆうきゅう) share features and conjugations collapse (払わ → ハラウ). The count-vector featurizers
 read lemmas, so Vietnamese typed without diacritics looks the same to the model as with them.
 """
 
@@ -45,6 +46,11 @@ def _strip_latin_only(text: Text) -> Text:
     return "".join(out)
 
 
+def to_katakana(text: Text) -> Text:
+    """Hiragana to katakana (other characters unchanged)."""
+    return "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" else c for c in text)
+
+
 class _Segmenter:
     """MeCab through fugashi with the unidic-lite dictionary (shipped on PyPI, nothing downloaded)."""
 
@@ -58,8 +64,8 @@ class _Segmenter:
             cls._tagger = fugashi.Tagger()
         out = []
         for word in cls._tagger(run):
-            base = getattr(word.feature, "orthBase", None)
-            out.append((word.surface, base if base and base != "*" else word.surface))
+            reading = getattr(word.feature, "kanaBase", None)
+            out.append((word.surface, reading if reading and reading != "*" else to_katakana(word.surface)))
         return out
 
 

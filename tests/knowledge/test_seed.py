@@ -71,11 +71,11 @@ def test_changed_seed_content_creates_a_new_version(session, tmp_path):
 
 
 def _numbers(text: str) -> set[int]:
-    text = re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", text)
+    text = re.sub(r"(?<=\d)[.,](?=\d{3}(?!\d))", "", text)
     return {int(n) for n in re.findall(r"\d+", text)}
 
 
-PHONE = re.compile(r"(?:\+\d{1,3}[- ]?)?\d{2,4}-\d{2,4}-\d{3,4}|#\d{4}|\b11[09]\b")
+PHONE = re.compile(r"(?:\+\d{1,3}[- ]?)?\d{2,4}-\d{2,4}-\d{3,4}|#\d{4}|(?<!\d)11[09](?!\d)")
 
 
 @pytest.mark.parametrize("topic", sorted(DOCS))
