@@ -8,6 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.catalog.router import router as catalog_router
+from api.channels.web import router as web_router
+from bot.config import BotSettings
+from bot.engine import Engine
+from bot.nlu_client import NluClient
 from api.config import ApiSettings
 from api.dbcheck import ensure_current
 from knowledge.config import KnowledgeSettings
@@ -16,9 +20,20 @@ from knowledge.db import make_engine, make_session_factory
 logger = logging.getLogger(__name__)
 
 
+class _SessionFactoryProxy:
+    """Calls whatever session factory the app holds now (tests swap in a transactional one)."""
+
+    def __init__(self, app: FastAPI):
+        self._app = app
+
+    def __call__(self):
+        return self._app.state.session_factory()
+
+
 def create_app(
     settings: ApiSettings | None = None,
     knowledge_settings: KnowledgeSettings | None = None,
+    bot_settings: BotSettings | None = None,
     *,
     engine=None,
 ) -> FastAPI:
@@ -27,25 +42,49 @@ def create_app(
     knowledge_settings = knowledge_settings or KnowledgeSettings()
     engine = engine or make_engine(knowledge_settings.database_url)
     ensure_current(engine)
+    bot_settings = bot_settings or BotSettings()
+    nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import asyncio
+
+        from bot import langdetect
+
+        await asyncio.to_thread(langdetect.warm_up)
         yield
+        await nlu.aclose()
         engine.dispose()
 
     app = FastAPI(title="Trainee rights assistant", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.nlu = nlu
+    app.state.engine = Engine(session_factory=_SessionFactoryProxy(app), nlu=nlu, settings=bot_settings)
 
     @app.get("/health", tags=["health"])
-    def health() -> dict:
-        """Liveness and the state of the database."""
-        from sqlalchemy import text
+    async def health() -> dict:
+        """Liveness, the database, the NLU server and messages waiting to be processed."""
+        from sqlalchemy import func, select, text
 
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ok", "database": "ok"}
+        from bot.models import Direction, Message, MessageStatus
+
+        with app.state.session_factory() as session:
+            session.execute(text("SELECT 1"))
+            waiting = session.scalar(
+                select(func.count()).select_from(Message).where(
+                    Message.direction == Direction.inbound, Message.status == MessageStatus.received
+                )
+            )
+        nlu_ok = await nlu.healthy()
+        return {
+            "status": "ok" if nlu_ok else "degraded",
+            "database": "ok",
+            "nlu": "ok" if nlu_ok else "down",
+            "unprocessed_messages": waiting,
+        }
 
     app.include_router(catalog_router)
+    app.include_router(web_router)
     return app

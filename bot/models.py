@@ -94,3 +94,17 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class ChannelCredential(Base):
+    """A channel's rotating credential (e.g. Zalo's OA access and refresh tokens), shared by every process."""
+
+    __tablename__ = "channel_credential"
+    __table_args__ = (UniqueConstraint("channel", "name", name="uq_channel_credential_channel_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

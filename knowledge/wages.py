@@ -224,3 +224,48 @@ def evaluate(
         monthly_hours=monthly_hours,
         assumptions=tuple(dict.fromkeys(assumptions)),
     )
+
+
+_UNIT = r"(?:円|yen|yên|jpy|万円?|man|k|rb|ribu|nghìn|nghin|ngàn|ngan|libo|千)"
+_CANDIDATE = re.compile(
+    r"(?:[¥￥]\s?\d[\d.,]*(?:\s?" + _UNIT + r")?)|(?:\d[\d.,]*\s?" + _UNIT + r"(?:\s?(?:円|yen|yên))?)|(?:\d[\d.,]*)",
+    re.IGNORECASE,
+)
+_HOURS_AFTER = re.compile(r"^\s?(?:h\b|hrs?\b|hours?\b|jam\b|tiếng|tieng|giờ|gio\b|oras\b|時間)", re.IGNORECASE)
+_HOURS = re.compile(r"(\d{1,3}(?:[.,]\d)?)\s?(?:h\b|hrs?\b|hours?\b|jam\b|tiếng|tieng|giờ|gio\b|oras\b|時間)", re.IGNORECASE)
+
+
+def find_amount(text: str) -> Decimal | None:
+    """The pay amount inside a message ("they pay me 15 man a month" → 150000), or None.
+
+    Numbers followed by an hours word are hours, not pay. Raises AmountError when the only
+    amount-like thing is unreadable (e.g. negative or absurd).
+    """
+    normal = unicodedata.normalize("NFKC", text or "")
+    found: list[tuple[bool, str]] = []
+    for match in _CANDIDATE.finditer(normal):
+        token = match.group().strip()
+        if _HOURS_AFTER.match(normal[match.end():]):
+            continue
+        if match.start() > 0 and normal[match.start() - 1] in "-−":
+            raise AmountError(token)
+        has_unit = not token.replace(",", "").replace(".", "").isdigit()
+        found.append((has_unit, token))
+    for has_unit, token in sorted(found, key=lambda f: not f[0]):
+        try:
+            return parse_amount(token)
+        except AmountError:
+            if has_unit:
+                raise
+    return None
+
+
+def find_hours(text: str) -> Decimal | None:
+    """A number of hours inside a message ("160 jam", "8 tiếng", "160時間"), or None."""
+    match = _HOURS.search(unicodedata.normalize("NFKC", text or ""))
+    if not match:
+        return None
+    try:
+        return parse_hours(match.group(1).replace(",", "."))
+    except AmountError:
+        return None

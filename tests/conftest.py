@@ -74,3 +74,42 @@ def session_factory(connection) -> sessionmaker[Session]:
 def session(session_factory) -> Iterator[Session]:
     with session_factory() as s:
         yield s
+
+
+NLU_URL = os.environ.get("TEST_NLU_URL")
+
+
+@pytest.fixture(scope="session")
+def nlu_url() -> str:
+    """The real Rasa server with the trained model (`make test` starts it and sets TEST_NLU_URL)."""
+    if not NLU_URL:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_NLU_URL is not set: `make test` starts the Rasa server and sets it")
+        pytest.skip("no NLU server (run the suite with `make test`)")
+    return NLU_URL
+
+
+@pytest.fixture
+def bot_settings(nlu_url):
+    from bot.config import BotSettings
+
+    return BotSettings(nlu_url=nlu_url, _env_file=None)
+
+
+@pytest.fixture
+def app(engine, session_factory, bot_settings):
+    """The whole FastAPI app on the test's transaction, talking to the real NLU server."""
+    from api.config import ApiSettings
+    from api.main import create_app
+
+    application = create_app(ApiSettings(_env_file=None), bot_settings=bot_settings, engine=engine)
+    application.state.session_factory = session_factory
+    return application
+
+
+@pytest.fixture
+async def client(app):
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c

@@ -1,0 +1,38 @@
+"""Settings of the bot (NLU, channels), from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BotSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    nlu_url: str = "http://127.0.0.1:5005"
+    nlu_timeout: float = Field(default=3.0, gt=0, le=60)
+    #: Below this intent confidence the bot asks instead of answering.
+    nlu_threshold: float = Field(default=0.5, ge=0, le=1)
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    #: Bot API base URL (tests point it at a local capture server). PTB appends the token.
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    #: Public URL to register with setWebhook; empty means: don't call setWebhook.
+    telegram_webhook_url: str | None = None
+
+    zalo_app_id: str | None = None
+    zalo_app_secret: SecretStr | None = None
+    zalo_oa_secret_key: SecretStr | None = None
+    zalo_access_token: SecretStr | None = None
+    zalo_refresh_token: SecretStr | None = None
+    zalo_api_base_url: str = "https://openapi.zalo.me"
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return self.zalo_oa_secret_key is not None and self.zalo_app_id is not None
