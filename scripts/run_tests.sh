@@ -14,6 +14,7 @@ NLU_PID=$(scripts/nlu_server.sh start "$NLU_TEST_PORT" /tmp/trainee-rights-nlu-t
 trap 'kill -- -"$NLU_PID" 2>/dev/null || kill "$NLU_PID" 2>/dev/null || true' EXIT
 export TEST_NLU_URL="http://127.0.0.1:$NLU_TEST_PORT"
 echo "NLU server for tests: $TEST_NLU_URL"
+scripts/ensure_chromium.sh   # Debian's chromium for the browser tests (tests/e2e)
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
 echo "== NLU evaluation on the held-out test set =="

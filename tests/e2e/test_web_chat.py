@@ -1,0 +1,266 @@
+"""The web chat page in a real browser: Debian's chromium driven by Playwright, against the real app
+(uvicorn on a free loopback port, a fresh migrated and seeded SQLite file, the real NLU server).
+
+`scripts/ensure_chromium.sh` installs the browser (`make test` runs it). Without /usr/bin/chromium these
+tests are skipped on a developer's machine and fail under CI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from api.dbcheck import upgrade
+from bot import messages
+from bot.i18n import t, yen
+from knowledge import prefectures
+from knowledge import service as knowledge_service
+from knowledge.db import make_engine, session_scope
+from knowledge.loader import seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: Milliseconds to wait for a reply (the NLU server's parse included).
+TIMEOUT = 20_000
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nlu]
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytestmark.append(pytest.mark.skip(
+        reason=f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (or `make test`) to install Debian's chromium"
+    ))
+
+
+# ---------------------------------------------------------------------------------------------- the app
+@dataclass
+class LiveApp:
+    url: str
+    db: object  # the SQLAlchemy engine of the app's database, to read the expected answers
+
+    def session(self):
+        return sessionmaker(bind=self.db)()
+
+
+@pytest.fixture(scope="module")
+def live_app(nlu_url, tmp_path_factory) -> Iterator[LiveApp]:
+    """The whole app served by uvicorn in a background thread on a free 127.0.0.1 port."""
+    import uvicorn
+
+    from api.config import ApiSettings
+    from api.main import create_app
+    from bot.config import BotSettings
+
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+    upgrade(database_url)
+    db = make_engine(database_url)
+    with session_scope(sessionmaker(bind=db)) as session:
+        seed(session)
+    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # bound here, handed to uvicorn: no race for the port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="e2e-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive():
+            pytest.fail("uvicorn stopped before it started serving the app (see the log above)")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("uvicorn did not start serving the app in 60 s")
+        time.sleep(0.05)
+    try:
+        yield LiveApp(url=f"http://127.0.0.1:{port}", db=db)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        db.dispose()
+
+
+# ---------------------------------------------------------------------------------------------- the browser
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():  # only reached under CI (the module is skipped elsewhere)
+        pytest.fail(f"no browser at {CHROMIUM}: scripts/ensure_chromium.sh installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class ChatPage:
+    page: object
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def bot(self):
+        return self.page.locator("#log .msg.bot")
+
+    @property
+    def me(self):
+        return self.page.locator("#log .msg.me")
+
+    def say(self, text: str) -> None:
+        self.page.locator("#text").fill(text)
+        self.page.locator("#text").press("Enter")
+
+    def wait_for_more_bot_messages(self, than: int) -> None:
+        self.page.wait_for_function("n => document.querySelectorAll('#log .msg.bot').length > n", arg=than,
+                                    timeout=TIMEOUT)
+
+
+def _open(chromium, live_app: LiveApp, **context_options) -> Iterator[ChatPage]:
+    context = chromium.new_context(base_url=live_app.url, **context_options)
+    page = context.new_page()
+    chat = ChatPage(page)
+
+    def on_dialog(dialog) -> None:
+        chat.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: chat.errors.append(str(error)))
+    try:
+        page.goto("/")
+        yield chat
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def chat(chromium, live_app) -> Iterator[ChatPage]:
+    """A fresh browser profile (new user id) on the chat page."""
+    yield from _open(chromium, live_app, viewport={"width": 1280, "height": 800})
+
+
+@pytest.fixture
+def phone_chat(chromium, live_app) -> Iterator[ChatPage]:
+    yield from _open(chromium, live_app, viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True,
+                     device_scale_factor=2)
+
+
+def expect_greeting(chat: ChatPage, lang: str = "en") -> None:
+    from playwright.sync_api import expect
+
+    # The greeting's first sentence (the rest may be wrapped differently).
+    expect(chat.bot.first).to_contain_text(t(lang, messages.GREETING).split("!")[0], timeout=TIMEOUT)
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_greeting_language_choice_and_minimum_wage_in_vietnamese(chat, live_app):
+    from playwright.sync_api import expect
+
+    page = chat.page
+    expect_greeting(chat)
+    expect(page.get_by_role("button", name="Tiếng Việt")).to_be_visible()  # the bot asks for a language
+
+    page.locator("#lang").select_option(label="Tiếng Việt")
+    expect(chat.bot.filter(has_text=t("vi", messages.LANGUAGE_SET))).to_have_count(1, timeout=TIMEOUT)
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    expect(page.get_by_role("button", name=t("vi", messages.TOPIC_NAMES["minimum_wage"])).first).to_be_visible()
+
+    with live_app.session() as session:
+        aichi = prefectures.resolve("aichi")
+        rate = knowledge_service.rate_on(session=session, prefecture=aichi, on=dt.date.today())
+    assert rate is not None
+    expected = yen(rate.yen_per_hour, "vi")  # as the engine writes it, e.g. "1.140 ¥"
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})*\s¥", expected), expected
+
+    chat.say("lương tối thiểu ở Aichi bao nhiêu")
+    expect(chat.me.last).to_have_text("lương tối thiểu ở Aichi bao nhiêu")
+    answer = chat.bot.filter(has_text=expected)
+    expect(answer).to_have_count(1, timeout=TIMEOUT)
+    expect(answer).to_contain_text(aichi)
+    expect(answer.locator("strong")).to_have_text(t("vi", messages.TOPIC_NAMES["minimum_wage"]))
+    assert page.locator("#text").input_value() == ""  # the input is cleared for the next question
+    assert chat.errors == []
+
+
+def test_a_topic_button_answers(chat, live_app):
+    from playwright.sync_api import expect
+
+    expect_greeting(chat)
+    with live_app.session() as session:
+        entry = knowledge_service.get_entry(session=session, topic="passport_confiscation", lang="en")
+    assert entry is not None
+    label = t("en", messages.TOPIC_NAMES["passport_confiscation"])
+    before = chat.bot.count()
+
+    chat.page.get_by_role("button", name=label).first.click()
+    expect(chat.me.last).to_have_text(label)  # the press is echoed as the user's message
+    chat.wait_for_more_bot_messages(before)
+    answer = chat.bot.filter(has=chat.page.locator("strong", has_text=entry.title))
+    expect(answer).to_have_count(1, timeout=TIMEOUT)
+    expect(answer).to_contain_text(entry.answer.split("\n")[0][:60])
+    expect(chat.page.get_by_role("button", name=t("en", messages.BUTTON_HUMAN)).last).to_be_visible()
+    assert chat.errors == []
+
+
+def test_markup_in_a_message_is_shown_as_text(chat):
+    from playwright.sync_api import expect
+
+    expect_greeting(chat)
+    page = chat.page
+    scripts_before = page.evaluate("document.scripts.length")
+    before = chat.bot.count()
+    payload = "<script>alert(1)</script>"
+
+    chat.say(payload)
+    expect(chat.me.last).to_have_text(payload)
+    chat.wait_for_more_bot_messages(before)  # the round trip is over: anything injected would have run
+    page.wait_for_timeout(300)
+    assert "&lt;script&gt;" in chat.me.last.inner_html()
+    assert page.evaluate("document.scripts.length") == scripts_before
+    assert page.locator("#log script").count() == 0
+    assert chat.dialogs == [], f"a dialog fired: {chat.dialogs}"
+    assert chat.errors == []
+
+
+def test_usable_at_a_phone_viewport(phone_chat):
+    from playwright.sync_api import expect
+
+    chat = phone_chat
+    page = chat.page
+    expect_greeting(chat)
+    width, height = 375, 667
+    for selector in ("#text", "#form button[type=submit]", "#lang"):
+        element = page.locator(selector)
+        expect(element).to_be_visible()
+        box = element.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+    # Nothing wider than the screen (no sideways scrolling), even with the menu buttons shown.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # The input stays on screen after a long conversation is scrolled to its end.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    expect(page.locator("#text")).to_be_in_viewport()
+
+    before = chat.bot.count()
+    page.locator("#text").tap()
+    chat.say("minimum wage in Tokyo")
+    chat.wait_for_more_bot_messages(before)
+    expect(chat.bot.last).to_be_visible()
+    assert chat.errors == []
