@@ -31,7 +31,7 @@ class WebChat:
 
 
 def text_of(body: dict) -> str:
-    return "\n".join(((r.get("title") or "") + "\n" + r["text"]) for r in body["replies"])
+    return "\n".join((f"{r['title']}\n{r['text']}" if r.get("title") else r["text"]) for r in body["replies"])
 
 
 def payloads(body: dict) -> list[str]:
