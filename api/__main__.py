@@ -23,11 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from api.config import ApiSettings
+    from bot.config import BotSettings
     from knowledge.config import KnowledgeSettings
 
     try:
         settings = ApiSettings()
         knowledge_settings = KnowledgeSettings()
+        bot_settings = BotSettings()
     except ValidationError as exc:
         print(_settings_error(exc), file=sys.stderr)
         return 2
@@ -51,11 +53,30 @@ def main(argv: list[str] | None = None) -> int:
     from api.main import create_app
 
     try:
-        app = create_app(settings, knowledge_settings)
+        app = create_app(settings, knowledge_settings, bot_settings)
     except SchemaBehind as exc:
         print(str(exc), file=sys.stderr)
         return 3
-    print(f"Serving on http://{settings.host}:{settings.port}/", flush=True)
+    except ValueError as exc:  # inconsistent channel settings
+        print(f"Invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"Web chat:  {base}/", flush=True)
+    print(f"Knowledge: {base}/api/topics   Health: {base}/health   NLU: {bot_settings.nlu_url}", flush=True)
+    print(
+        f"Telegram:  webhook {base}/channels/telegram/webhook"
+        if bot_settings.telegram_enabled
+        else "Telegram:  off (set TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET to enable; "
+        "`python -m bot telegram-polling` for local polling)",
+        flush=True,
+    )
+    print(
+        f"Zalo:      webhook {base}/channels/zalo/webhook"
+        if bot_settings.zalo_enabled
+        else "Zalo:      off (set ZALO_APP_ID, ZALO_OA_SECRET_KEY and the ZALO_* tokens to enable)",
+        flush=True,
+    )
+    print(f"Serving on {base}/", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
     return 0
 
