@@ -13,6 +13,8 @@ class BotSettings(BaseSettings):
     nlu_timeout: float = Field(default=3.0, gt=0, le=60)
     #: Below this intent confidence the bot asks instead of answering.
     nlu_threshold: float = Field(default=0.5, ge=0, le=1)
+    #: Safety beats thresholds: emergency is chosen when its score reaches this floor, even if it isn't first.
+    nlu_emergency_floor: float = Field(default=0.2, ge=0, le=1)
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

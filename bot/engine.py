@@ -36,9 +36,12 @@ MENU_ORDER = (
     "unpaid_overtime", "salary_deductions", "dismissal_return", "harassment_violence", "work_injury",
     "pregnancy_rights", "paid_leave", "broker_debt", "support_contacts", "talk_to_human", "emergency",
 )
-#: Below this the emergency intent is ignored even though safety beats the normal threshold.
-EMERGENCY_FLOOR = 0.25
 YES_WORDS = {"yes", "y", "ok", "có", "co", "ya", "iya", "oo", "opo", "はい", "うん"}
+
+
+def is_emergency(parse: Parse, floor: float) -> bool:
+    """Emergency when it is the top intent, or its score reaches `floor` (a miss costs more than a false alarm)."""
+    return parse.intent == "emergency" or dict(parse.ranking).get("emergency", 0.0) >= floor
 
 
 class Engine:
@@ -316,8 +319,7 @@ class _Turn:
             self.replies.append(Reply(self.t(messages.NLU_DOWN), self._menu_buttons()))
             return
         parse = self.parse
-        emergency_score = dict(parse.ranking).get("emergency", 0.0)
-        if parse.intent == "emergency" and parse.confidence >= EMERGENCY_FLOOR or emergency_score >= 0.5:
+        if is_emergency(parse, self.engine.settings.nlu_emergency_floor):
             self.intent = "emergency"
             self._emergency()
             return

@@ -78,8 +78,12 @@ def predicted_intent(result: dict) -> str:
     return (result.get("intent") or {}).get("name") or "nlu_fallback"
 
 
-def evaluate(url: str) -> dict:
-    report: dict = {"languages": {}}
+def emergency_score(result: dict) -> float:
+    return max((r["confidence"] for r in result.get("intent_ranking") or [] if r.get("name") == "emergency"), default=0.0)
+
+
+def evaluate(url: str, emergency_floor: float) -> dict:
+    report: dict = {"languages": {}, "emergency_floor": emergency_floor}
     for lang in LANGS:
         rows = load(lang)
         results = asyncio.run(parse_all(url, [r[1] for r in rows]))
@@ -98,7 +102,10 @@ def evaluate(url: str) -> dict:
             g = {(e, s, t) for e, s, t, _ in gold_ents}
             p = {(e["entity"], e["start"], e["end"]) for e in result.get("entities", []) if e.get("extractor") != "RegexEntityExtractor"}
             etp += len(g & p); efp += len(p - g); efn += len(g - p)
-        emergency = [p for g, p in zip(gold, pred) if g == "emergency"]
+        # The bot's emergency decision: top intent, or the emergency score at/above the floor.
+        flagged = [p == "emergency" or emergency_score(r) >= emergency_floor for p, r in zip(pred, results)]
+        emergency = [f for g, f in zip(gold, flagged) if g == "emergency"]
+        false_alarms = sum(f for g, f in zip(gold, flagged) if g != "emergency")
         report["languages"][lang] = {
             "n": len(rows),
             "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(rows),
@@ -106,16 +113,20 @@ def evaluate(url: str) -> dict:
             "per_intent_f1": per_intent,
             "confusions": confusions.most_common(5),
             "entity_f1": f1(etp, efp, efn),
-            "emergency_recall": sum(p == "emergency" for p in emergency) / max(1, len(emergency)),
-            "missed_emergency": [r[1] for r, p in zip(rows, pred) if r[0] == "emergency" and p != "emergency"],
+            "emergency_recall": sum(emergency) / max(1, len(emergency)),
+            "emergency_top_intent_recall": sum(p == "emergency" for g, p in zip(gold, pred) if g == "emergency") / max(1, len(emergency)),
+            "emergency_false_alarm_rate": false_alarms / max(1, len(rows) - len(emergency)),
+            "missed_emergency": [r[1] for r, f in zip(rows, flagged) if r[0] == "emergency" and not f],
         }
     return report
 
 
 def print_report(report: dict) -> None:
-    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'emergency recall':>18}")
+    print(f"emergency = top intent, or emergency score >= {report['emergency_floor']} (the bot's rule)")
+    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'emerg. recall':>15}{'(top only)':>12}{'false alarms':>14}")
     for lang, r in report["languages"].items():
-        print(f"{lang:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}{r['entity_f1']:>11.3f}{r['emergency_recall']:>18.3f}")
+        print(f"{lang:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}{r['entity_f1']:>11.3f}"
+              f"{r['emergency_recall']:>15.3f}{r['emergency_top_intent_recall']:>12.3f}{r['emergency_false_alarm_rate']:>14.3f}")
     per_intent = defaultdict(list)
     for r in report["languages"].values():
         for intent, value in r["per_intent_f1"].items():
@@ -141,8 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-accuracy", type=float, default=0.0)
     parser.add_argument("--min-emergency-recall", type=float, default=0.0)
     parser.add_argument("--json", help="also write the report to this file")
+    parser.add_argument("--emergency-floor", type=float, default=None,
+                        help="emergency score that counts as emergency (default: the bot's NLU_EMERGENCY_FLOOR)")
     args = parser.parse_args(argv)
-    report = evaluate(args.url)
+    if args.emergency_floor is None:
+        from bot.config import BotSettings
+
+        args.emergency_floor = BotSettings().nlu_emergency_floor
+    report = evaluate(args.url, args.emergency_floor)
+    report["emergency_floor"] = args.emergency_floor
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
