@@ -57,10 +57,18 @@ def engine(request, tmp_path_factory) -> Iterator[Engine]:
 def connection(engine: Engine):
     conn = engine.connect()
     outer = conn.begin()
+    # pysqlite starts no transaction on BEGIN, so the outermost RELEASE SAVEPOINT would commit for good:
+    # turn its own transaction handling off and open a real one, which the rollback below undoes.
+    driver = conn.connection.driver_connection if engine.dialect.name == "sqlite" else None
+    if driver is not None:
+        driver.isolation_level = None
+        conn.exec_driver_sql("BEGIN")
     try:
         yield conn
     finally:
         outer.rollback()
+        if driver is not None:
+            driver.isolation_level = ""
         conn.close()
 
 
