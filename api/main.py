@@ -53,6 +53,8 @@ def create_app(
 
         await asyncio.to_thread(langdetect.warm_up)
         yield
+        if getattr(app.state, "zalo", None) is not None:  # Zalo OA channel's HTTP client
+            await app.state.zalo.aclose()
         await nlu.aclose()
         engine.dispose()
 
@@ -87,4 +89,10 @@ def create_app(
 
     app.include_router(catalog_router)
     app.include_router(web_router)
+    if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)
+        from api.channels.zalo import router as zalo_router
+        from bot.channels.zalo import ZaloClient
+
+        app.state.zalo = ZaloClient(bot_settings, session_factory=app.state.engine.session_factory)
+        app.include_router(zalo_router)
     return app
