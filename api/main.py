@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -44,6 +44,9 @@ def create_app(
     ensure_current(engine)
     bot_settings = bot_settings or BotSettings()
     nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
+    telegram = None
+    if bot_settings.telegram_enabled:  # Telegram webhook channel (api/channels/telegram.py)
+        from api.channels import telegram
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -52,7 +55,10 @@ def create_app(
         from bot import langdetect
 
         await asyncio.to_thread(langdetect.warm_up)
-        yield
+        async with AsyncExitStack() as channels:
+            if telegram is not None:
+                await channels.enter_async_context(telegram.running(app))
+            yield
         if getattr(app.state, "zalo", None) is not None:  # Zalo OA channel's HTTP client
             await app.state.zalo.aclose()
         await nlu.aclose()
@@ -89,6 +95,8 @@ def create_app(
 
     app.include_router(catalog_router)
     app.include_router(web_router)
+    if telegram is not None:
+        telegram.mount(app, bot_settings)
     if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)
         from api.channels.zalo import router as zalo_router
         from bot.channels.zalo import ZaloClient

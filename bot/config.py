@@ -12,7 +12,7 @@ class BotSettings(BaseSettings):
     nlu_url: str = "http://127.0.0.1:5005"
     nlu_timeout: float = Field(default=3.0, gt=0, le=60)
     #: Below this intent confidence the bot asks instead of answering.
-    nlu_threshold: float = Field(default=0.5, ge=0, le=1)
+    nlu_threshold: float = Field(default=0.45, ge=0, le=1)
     #: Safety beats thresholds: emergency is chosen when its score reaches this floor, even if it isn't first.
     nlu_emergency_floor: float = Field(default=0.2, ge=0, le=1)
 

@@ -1,0 +1,371 @@
+"""Telegram channel: a python-telegram-bot 22 `Application` that turns updates into `Inbound`,
+calls the engine and sends the replies as HTML messages with inline keyboards.
+
+The webhook route (`api/channels/telegram.py`) and polling (`python -m bot telegram-polling`) both use
+`build_application`. The handler stores and processes the update inline (so the webhook answers only
+once the message is in the database) and sends the replies in a background task, with retries on
+flood control and network errors; `Application.stop()` waits for those tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import html
+import logging
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatMemberStatus, InlineKeyboardButtonLimit, MessageLimit, ParseMode
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from bot import messages
+from bot.config import BotSettings
+from bot.engine import Engine
+from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
+from bot.schemas import Inbound, Kind, Outcome, Reply
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+#: The updates we ask Telegram for (setWebhook / getUpdates `allowed_updates`).
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+MAX_TEXT_LENGTH = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted after entity parsing
+MAX_TITLE_LENGTH = 256
+MAX_CALLBACK_DATA_BYTES = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA  # 64 bytes of UTF-8
+BUTTONS_PER_ROW = 2
+#: Transient network errors (timeouts, 5xx) are retried this many times, waiting BACKOFF * 2**n seconds.
+NETWORK_RETRIES = 3
+BACKOFF = 0.5
+#: Flood control (429): wait `retry_after` and retry, at most this often and this long.
+FLOOD_RETRIES = 3
+MAX_FLOOD_WAIT = 60.0
+_ADAPTER_KEY = "telegram_adapter"
+
+T = TypeVar("T")
+
+
+class InboundNotStored(RuntimeError):
+    """The engine could not store an update; the webhook answers non-2xx so that Telegram redelivers it."""
+
+    def __init__(self, update_id: int):
+        super().__init__(f"update {update_id} was not stored")
+        self.update_id = update_id
+
+
+# ---------------------------------------------------------------------- application
+def build_application(settings: BotSettings, engine: Engine, *, polling: bool = False) -> Application:
+    """The PTB application for our bot; without an updater unless `polling` (our web server gets the updates)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(file_base_url(settings.telegram_api_base_url))
+    )
+    if not polling:
+        builder = builder.updater(None)
+    application = builder.build()
+    register_handlers(application, TelegramAdapter(engine, webhook=not polling))
+    return application
+
+
+def register_handlers(application: Application, adapter: TelegramAdapter) -> None:
+    """Every handler of the bot, in one place: one adapter for all updates, one error handler."""
+    application.bot_data[_ADAPTER_KEY] = adapter
+    application.add_handler(TypeHandler(Update, adapter.handle_update))
+    application.add_error_handler(adapter.report_error)
+
+
+def adapter_of(application: Application) -> TelegramAdapter:
+    return application.bot_data[_ADAPTER_KEY]
+
+
+async def flush(application: Application) -> None:
+    """Wait until every reply scheduled so far has been sent (or given up on)."""
+    await adapter_of(application).flush()
+
+
+def file_base_url(base_url: str) -> str:
+    """`https://api.telegram.org/bot` → `https://api.telegram.org/file/bot` (the same for a local server)."""
+    if base_url.endswith("/bot"):
+        return base_url[: -len("/bot")] + "/file/bot"
+    return base_url.rstrip("/") + "/file/bot"
+
+
+# ---------------------------------------------------------------------- Update → Inbound
+def to_inbound(update: Update) -> Inbound | None:
+    """The plain message of an update, or None for updates the bot ignores (edits, channel posts, ...)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None and chat is None:
+        return None
+    common = dict(
+        channel=CHANNEL,
+        user_id=str(chat.id if chat is not None else user.id),
+        message_id=str(update.update_id),
+        client_language=user.language_code if user is not None else None,
+    )
+    if update.callback_query is not None:
+        if not update.callback_query.data:
+            return None
+        return Inbound(kind=Kind.button, payload=update.callback_query.data, sent_at=_now(), **common)
+    if update.message is not None:
+        kind, text = message_kind(update.message)
+        return Inbound(kind=kind, text=text, sent_at=update.message.date, **common)
+    member = update.my_chat_member
+    if member is not None and member.new_chat_member.status == ChatMemberStatus.BANNED:
+        return Inbound(kind=Kind.unfollow, sent_at=member.date, **common)  # the user blocked the bot
+    return None
+
+
+def message_kind(message: Message) -> tuple[str, str | None]:
+    """Our `Kind` of a Telegram message and its text (a caption for media)."""
+    if message.text is not None:
+        return Kind.text, message.text
+    caption = message.caption
+    if message.sticker:
+        return Kind.sticker, None
+    if message.photo:
+        return Kind.photo, caption
+    if message.voice:
+        return Kind.voice, caption
+    if message.video or message.video_note or message.animation:  # an animation also carries `document`
+        return Kind.video, caption
+    if message.document or message.audio:
+        return Kind.file, caption
+    if message.location or message.venue:
+        return Kind.location, None
+    return Kind.other, caption
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------------- Reply → sendMessage
+@dataclass(frozen=True)
+class Outgoing:
+    """One sendMessage: HTML text and an optional inline keyboard."""
+
+    text: str
+    reply_markup: InlineKeyboardMarkup | None = None
+
+
+def render_reply(reply: Reply) -> list[Outgoing]:
+    """A reply as Telegram HTML messages: escaped text, a bold title, buttons two per row on the last one.
+
+    Text longer than Telegram's limit is split at paragraph, line or word boundaries before escaping,
+    so no chunk cuts an entity and each stays within 4096 characters after entity parsing.
+    """
+    title = (reply.title or "").strip()[:MAX_TITLE_LENGTH]
+    head = f"<b>{html.escape(title, quote=False)}</b>\n" if title else ""
+    head_length = utf16_length(title) + 1 if title else 0
+    chunks = split_text(reply.text or "", first_limit=MAX_TEXT_LENGTH - head_length, limit=MAX_TEXT_LENGTH)
+    texts = [html.escape(chunk, quote=False) for chunk in chunks] or [""]
+    texts[0] = (head + texts[0]).rstrip("\n")
+    markup = keyboard(reply)
+    return [
+        Outgoing(text, markup if index == len(texts) - 1 else None)
+        for index, text in enumerate(texts)
+        if text
+    ]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """The reply's buttons, two per row (`callback_data` = the button's payload)."""
+    buttons = []
+    for button in reply.buttons:
+        if not button.label or not 1 <= len(button.payload.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+            logger.warning("button %r dropped: Telegram needs a label and 1-64 bytes of callback data", button.payload[:80])
+            continue
+        buttons.append(InlineKeyboardButton(button.label, callback_data=button.payload))
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW)])
+
+
+def utf16_length(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units: an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, *, first_limit: int, limit: int) -> list[str]:
+    """Cut `text` into chunks of at most `first_limit`, then `limit`, UTF-16 units, preferring
+    paragraph breaks, then line breaks, then spaces."""
+    chunks: list[str] = []
+    budget = first_limit
+    while utf16_length(text) > budget:
+        end = _prefix_within(text, budget)
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = text.rfind(separator, 0, end + 1)
+            if cut > end // 2:  # not so early that the chunk is tiny
+                break
+            cut = -1
+        if cut > 0:
+            chunks.append(text[:cut].rstrip())
+            text = text[cut:].lstrip()
+        else:
+            chunks.append(text[:end])
+            text = text[end:]
+        budget = limit
+    chunks.append(text)
+    return [chunk for chunk in chunks if chunk.strip()]
+
+
+def _prefix_within(text: str, budget: int) -> int:
+    """The largest number of code points from the start of `text` that fits `budget` UTF-16 units."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > budget:
+            return max(index, 1)
+    return len(text)
+
+
+# ---------------------------------------------------------------------- retries
+def retry_after_seconds(error: RetryAfter) -> float:
+    """`RetryAfter.retry_after` as seconds (an int in PTB 22, a timedelta with PTB_TIMEDELTA=1)."""
+    with warnings.catch_warnings():  # PTB 22 warns that the type becomes timedelta in v23
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+async def call_with_retries(request: Callable[[], Awaitable[T]]) -> T:
+    """Make one Bot API call; wait and retry on flood control (429) and on transient network errors."""
+    floods = failures = 0
+    while True:
+        try:
+            return await request()
+        except RetryAfter as exc:
+            floods += 1
+            wait = retry_after_seconds(exc)
+            if floods > FLOOD_RETRIES or wait > MAX_FLOOD_WAIT:
+                raise
+            logger.warning("Telegram flood control: waiting %.1f s before retry %d", wait, floods)
+            await asyncio.sleep(wait)
+        except BadRequest:  # a NetworkError subclass, but retrying can't help
+            raise
+        except NetworkError as exc:  # includes TimedOut and 5xx answers
+            failures += 1
+            if failures > NETWORK_RETRIES:
+                raise
+            wait = BACKOFF * 2 ** (failures - 1)
+            logger.warning("Telegram call failed (%s); retry %d in %.1f s", type(exc).__name__, failures, wait)
+            await asyncio.sleep(wait)
+
+
+# ---------------------------------------------------------------------- the adapter
+class TelegramAdapter:
+    """Adapts updates for the engine and delivers its replies; one per application."""
+
+    def __init__(self, engine: Engine, *, webhook: bool = True):
+        self.engine = engine
+        self.webhook = webhook
+        self._pending: set[asyncio.Task] = set()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._not_stored: set[int] = set()
+
+    async def handle_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Store and process one update with the engine, then schedule its replies."""
+        inbound = to_inbound(update)
+        if inbound is None:
+            logger.debug("update %s ignored", update.update_id)
+            return
+        async with self._lock("in", inbound.user_id):  # one update per chat at a time, in arrival order
+            try:
+                outcome = await self.engine.handle(inbound)
+            except Exception as exc:
+                raise InboundNotStored(update.update_id) from exc
+        if outcome.duplicate:
+            logger.info("update %s is a redelivery; not answered again", update.update_id)
+            return
+        query_id = update.callback_query.id if update.callback_query is not None else None
+        coroutine = self.deliver(context.bot, int(inbound.user_id), outcome, callback_query_id=query_id)
+        task = context.application.create_task(coroutine, name=f"telegram:deliver:{update.update_id}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def deliver(self, bot, chat_id: int, outcome: Outcome, *, callback_query_id: str | None = None) -> None:
+        """Answer the button press, send the replies in order, and record each as sent or failed."""
+        ids = list(outcome.outbound_ids)
+        sent: list[int] = []
+        failed: list[int] = []
+        error: str | None = None
+        async with self._lock("out", str(chat_id)):  # taken before any await: deliveries keep update order
+            if callback_query_id is not None:
+                try:
+                    await call_with_retries(functools.partial(bot.answer_callback_query, callback_query_id))
+                except TelegramError as exc:  # the spinner times out on its own; the replies still go out
+                    logger.warning("answerCallbackQuery failed: %s", type(exc).__name__)
+            for index, reply in enumerate(outcome.replies):
+                outbound_id = ids[index] if index < len(ids) else None
+                if error is None:
+                    try:
+                        for message in render_reply(reply):
+                            await call_with_retries(functools.partial(
+                                bot.send_message, chat_id, message.text,
+                                parse_mode=ParseMode.HTML, reply_markup=message.reply_markup,
+                            ))
+                    except TelegramError as exc:
+                        error = f"{type(exc).__name__}: {exc}"
+                        logger.error("sending reply %s to conversation %s failed: %s",
+                                     outbound_id, outcome.conversation_id, error)
+                if outbound_id is not None:
+                    (failed if error is not None else sent).append(outbound_id)
+        try:
+            if sent:
+                await asyncio.to_thread(self.engine.mark_sent, sent)
+            if failed:
+                await asyncio.to_thread(self.engine.mark_failed, failed, error)
+        except Exception:
+            logger.exception("recording the delivery of messages %s failed", sent + failed)
+        if not failed:
+            logger.info("sent %d replies for conversation %s", len(outcome.replies), outcome.conversation_id)
+
+    async def report_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the error; then apologise to the user, unless Telegram will redeliver the update."""
+        logger.error("Exception while handling an update:", exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        if isinstance(context.error, InboundNotStored) and self.webhook:
+            self._not_stored.add(update.update_id)  # the webhook route answers 503
+            return
+        chat = update.effective_chat
+        if chat is None:
+            return
+        user = update.effective_user
+        lang = normalise_language(user.language_code if user else None) or DEFAULT_LANGUAGE
+        try:
+            await context.bot.send_message(chat.id, html.escape(t(lang, messages.ERROR), quote=False),
+                                           parse_mode=ParseMode.HTML)
+        except TelegramError as exc:
+            logger.warning("could not send the apology: %s", type(exc).__name__)
+
+    def take_not_stored(self, update_id: int) -> bool:
+        """True (once) when the update could not be stored and should be redelivered."""
+        if update_id in self._not_stored:
+            self._not_stored.discard(update_id)
+            return True
+        return False
+
+    async def flush(self) -> None:
+        """Wait for every delivery scheduled so far."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def _lock(self, direction: str, chat: str) -> asyncio.Lock:
+        key = (direction, chat)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
