@@ -140,7 +140,7 @@ def parse_event(body: dict[str, Any]) -> Inbound | None:
             return None
         # No msg_id on follow events; a redelivery repeats the body, so its timestamp makes a stable id.
         return Inbound(channel=CHANNEL, user_id=follower, kind=Kind.follow if name == "follow" else Kind.unfollow,
-                       message_id=f"{name}:{follower}:{_text(body.get('timestamp'))}", sent_at=sent_at)
+                       client_language=ZALO_LANGUAGE, message_id=f"{name}:{follower}:{_text(body.get('timestamp'))}", sent_at=sent_at)
     if name != "user_send_text" and name not in MEDIA_KINDS:
         return None  # oa_send_* echoes, user_seen_message, user_submit_info, ...
     user_id = _text((body.get("sender") or {}).get("id"))
@@ -150,9 +150,15 @@ def parse_event(body: dict[str, Any]) -> Inbound | None:
         return None
     if name == "user_send_text":
         return Inbound(channel=CHANNEL, user_id=user_id, kind=Kind.text, text=_text(message.get("text")),
-                       message_id=msg_id, sent_at=sent_at)
+                       client_language=ZALO_LANGUAGE, message_id=msg_id, sent_at=sent_at)
     # Media: the kind is enough for the engine; no URLs, captions or coordinates are kept.
-    return Inbound(channel=CHANNEL, user_id=user_id, kind=MEDIA_KINDS[name], message_id=msg_id, sent_at=sent_at)
+    return Inbound(channel=CHANNEL, user_id=user_id, kind=MEDIA_KINDS[name], client_language=ZALO_LANGUAGE,
+                   message_id=msg_id, sent_at=sent_at)
+
+
+#: Zalo sends no user language; it is a Vietnamese messenger, so Vietnamese is the prior until the user
+#: writes otherwise or picks a language.
+ZALO_LANGUAGE = "vi"
 
 
 def choice_payload(session: Session, user_id: str, text: str | None) -> str | None:

@@ -230,8 +230,8 @@ async def test_same_msg_id_twice_is_answered_once(client, capture, session_facto
 async def test_follow_sends_the_greeting_and_a_number_picks_a_button(client, capture):
     assert (await post(client, event("follow"))).status_code == 200
     greeting, choose = capture.delivered(USER)
-    assert greeting.startswith(t("en", messages.GREETING))
-    assert choose.startswith(t("en", messages.CHOOSE_LANGUAGE))
+    assert greeting.startswith(t("vi", messages.GREETING))  # Zalo: Vietnamese until told otherwise
+    assert choose.startswith(t("vi", messages.CHOOSE_LANGUAGE))
     number = next(line.split(".")[0] for line in choose.splitlines() if line.endswith("Tiếng Việt"))
     await post(client, event("user_send_text", text=number))  # the user answers with the number
     assert capture.delivered(USER)[2].startswith(t("vi", messages.LANGUAGE_SET))
