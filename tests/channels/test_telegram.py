@@ -255,6 +255,23 @@ async def test_webhook_duplicate_update_answered_once(chat, webhook, bot_api, se
     assert [m.channel_message_id for m in inbound] == [str(update["update_id"])]
 
 
+async def test_webhook_store_failure_asks_telegram_to_redeliver(chat, webhook, bot_api, monkeypatch):
+    async def database_down(inbound):
+        raise ConnectionError("database is down")
+
+    update = chat.update("start_command")
+    monkeypatch.setattr(webhook.app.state.engine, "handle", database_down)
+    response = await webhook.post(update)
+
+    assert response.status_code == 503  # not 2xx: Telegram delivers the update again later
+    assert bot_api.calls_of("sendMessage", ok_only=False) == []
+
+    monkeypatch.undo()
+    await webhook.deliver(update)  # the redelivery is answered
+
+    assert bot_api.messages_to(chat.id)[0]["text"] == html.escape(t("vi", messages.GREETING), quote=False)
+
+
 # ---------------------------------------------------------------------- sending: limits and failures
 async def test_webhook_retries_after_flood_control(chat, webhook, bot_api, session_factory):
     bot_api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
@@ -328,7 +345,7 @@ def test_to_inbound_reads_recorded_updates(name, kind):
         assert inbound.payload == "topic:passport_confiscation"
 
 
-def test_split_text_counts_utf16_and_keeps_words():
+def test_split_text_counts_utf16_units():
     text = "😀" * 3000 + " " + "a" * 10
     chunks = telegram_channel.split_text(text, first_limit=4096, limit=4096)
 
