@@ -88,12 +88,17 @@ def test_same_numbers_in_every_language(topic):
     assert all(p == phones["en"] for p in phones.values()), phones
 
 
+#: ~120 English words for the first message. Vietnamese writes every syllable apart (about 1.35 "words"
+#: per English word), Tagalog runs about 10% longer, Japanese is counted in characters.
+ANSWER_LIMIT = {"en": 130, "id": 135, "tl": 145, "vi": 170, "ja": 330}
+
+
 @pytest.mark.parametrize("topic", sorted(DOCS))
 def test_first_answer_is_short(topic):
     for lang, entry in DOCS[topic]["entries"].items():
         answer = entry["answer"]
         size = len(answer) if lang == "ja" else len(answer.split())
-        assert size <= (360 if lang == "ja" else 140), (topic, lang, size)
+        assert size <= ANSWER_LIMIT[lang], (topic, lang, size)
 
 
 def test_contacts_named_by_topics_exist(session):
