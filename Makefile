@@ -55,7 +55,9 @@ nlu-serve: nlu
 	@nlu/serve.sh
 
 nlu-eval: nlu
-	@nlu/evaluate.sh
+	@PID=$$(scripts/nlu_server.sh start 5059 /tmp/trainee-rights-nlu-eval.log) && \
+	  trap 'kill -- -'$$PID' 2>/dev/null || true' EXIT && \
+	  $(PY) -m scripts.nlu_eval --url http://127.0.0.1:5059 --min-accuracy 0.90 --min-emergency-recall 1.0
 
 run: deps locales migrate nlu
 	@scripts/run_local.sh
@@ -64,7 +66,7 @@ test: deps locales nlu
 	@scripts/run_tests.sh
 
 bench: deps locales nlu
-	@$(PY) bench/nlu_bench.py
+	@$(PY) bench/nlu_bench.py; $(PY) bench/langdetect_eval.py; $(PY) bench/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) $(NLU_VENV) nlu/models data
