@@ -61,8 +61,12 @@ class Engine:
         self.today = today
 
     # ------------------------------------------------------------------ entry points
-    async def handle(self, inbound: Inbound) -> Outcome:
-        """Store, understand and answer one inbound message."""
+    async def handle(self, inbound: Inbound, *, replied_inline: bool = False) -> Outcome:
+        """Store, understand and answer one inbound message.
+
+        `replied_inline`: the channel returns the replies in its HTTP response (web chat), so they are
+        stored as sent at once; other channels send them and call mark_sent / mark_failed.
+        """
         conversation_id, message_id, duplicate = await asyncio.to_thread(self._store_inbound, inbound)
         if duplicate:
             return Outcome(replies=[], lang=DEFAULT_LANGUAGE, duplicate=True, conversation_id=conversation_id)
@@ -75,7 +79,7 @@ class Engine:
                 logger.error("NLU unavailable for conversation %s", conversation_id)
                 nlu_down = True
         try:
-            return await asyncio.to_thread(self._process, message_id, inbound, parse, nlu_down)
+            return await asyncio.to_thread(self._process, message_id, inbound, parse, nlu_down, replied_inline)
         except Exception:
             logger.exception("processing failed for message %s; it stays 'received' for retry", message_id)
             lang = normalise_language(inbound.lang) or normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
@@ -157,7 +161,9 @@ class Engine:
             session.commit()
 
     # ------------------------------------------------------------------ processing
-    def _process(self, message_id: int, inbound: Inbound, parse: Parse | None, nlu_down: bool) -> Outcome:
+    def _process(
+        self, message_id: int, inbound: Inbound, parse: Parse | None, nlu_down: bool, replied_inline: bool = False
+    ) -> Outcome:
         with self.session_factory() as session:
             message = session.get(Message, message_id)
             conversation = session.get(Conversation, message.conversation_id)
@@ -177,7 +183,7 @@ class Engine:
                     kind=Kind.text,
                     text=(f"{r.title}\n{r.text}" if r.title else r.text),
                     buttons=[{"label": b.label, "payload": b.payload} for b in r.buttons] or None,
-                    status=MessageStatus.pending,
+                    status=MessageStatus.sent if replied_inline else MessageStatus.pending,
                 )
                 for r in turn.replies
             ]

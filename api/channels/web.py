@@ -52,14 +52,15 @@ class WebResponse(BaseModel):
 async def post_message(body: WebMessage, request: Request) -> WebResponse:
     """One message from the web chat page; the replies come back in the response."""
     engine = request.app.state.engine
+    # Client ids are only unique per browser: scope them by user for the dedupe key.
+    message_id = f"{body.user_id}:{body.client_message_id}" if body.client_message_id else None
     if body.payload:
         inbound = Inbound(channel="web", user_id=body.user_id, kind=Kind.button, payload=body.payload,
-                          lang=body.lang, message_id=body.client_message_id)
+                          lang=body.lang, message_id=message_id)
     else:
         inbound = Inbound(channel="web", user_id=body.user_id, kind=Kind.text, text=body.text or "",
-                          lang=body.lang, message_id=body.client_message_id)
-    outcome = await engine.handle(inbound)
-    engine.mark_sent(outcome.outbound_ids)
+                          lang=body.lang, message_id=message_id)
+    outcome = await engine.handle(inbound, replied_inline=True)
     return WebResponse(
         replies=[
             WebReply(text=r.text, title=r.title, buttons=[WebButton(label=b.label, payload=b.payload) for b in r.buttons])

@@ -187,8 +187,13 @@ async def test_a_duplicate_delivery_is_processed_once(client, session):
     first = await chat.say("can i change company", client_message_id="abc-1")
     again = await chat.say("can i change company", client_message_id="abc-1")
     assert first["replies"] and not again["replies"] and again["meta"]["duplicate"]
-    inbound = session.scalar(select(func.count()).select_from(Message).where(Message.channel_message_id == "abc-1"))
+    inbound = session.scalar(
+        select(func.count()).select_from(Message).where(Message.channel_message_id == f"{chat.user_id}:abc-1")
+    )
     assert inbound == 1
+    # The same client id from another browser is another message.
+    other = await WebChat(client, lang="en").say("can i change company", client_message_id="abc-1")
+    assert other["replies"] and not other["meta"]["duplicate"]
 
 
 async def test_non_text_gets_a_polite_localized_reply(app):
