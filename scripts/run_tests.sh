@@ -16,6 +16,9 @@ export TEST_NLU_URL="http://127.0.0.1:$NLU_TEST_PORT"
 echo "NLU server for tests: $TEST_NLU_URL"
 scripts/ensure_chromium.sh   # Debian's chromium for the browser tests (tests/e2e)
 status=0
+echo "== NLU components (tokenizer), in the NLU environment =="
+(cd nlu && RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python -m pytest -q -p no:cacheprovider tests) || status=$?
+echo "== App test suite =="
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
 echo "== NLU evaluation on the held-out test set =="
 .venv/bin/python -m scripts.nlu_eval --url "$TEST_NLU_URL" --min-accuracy 0.90 --min-emergency-recall 1.0 || status=$?
