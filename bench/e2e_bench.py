@@ -493,6 +493,7 @@ class Load:
     async def trainee(self, trainee: Trainee) -> list[Sample]:
         samples = []
         async with httpx.AsyncClient(base_url=self.app_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
+            await first_pause(self.think, trainee.user_id)
             for k, text in enumerate(trainee.texts):
                 if time.perf_counter() >= self.deadline:
                     self.skipped += len(trainee.texts) - k
@@ -501,8 +502,7 @@ class Load:
                     samples.append(await self.web(client, trainee, k, text))
                 else:
                     samples.append(await self.telegram(client, trainee, k, text))
-                if self.think:
-                    await asyncio.sleep(self.think)
+                await think_pause(self.think, trainee.user_id, k)
         return samples
 
     async def web(self, client: httpx.AsyncClient, trainee: Trainee, k: int, text: str) -> Sample:
@@ -538,13 +538,31 @@ class Load:
                       error=None if arrived is not None else "no sendMessage")
 
 
+def _jitter(key: str, k: int) -> float:
+    """A repeatable factor in [0, 1) per trainee and message: trainees don't type in lockstep."""
+    return random.Random(f"{key}:{k}").random()
+
+
+async def first_pause(think: float, key: str) -> None:
+    """Trainees arrive spread over one think time, not all at the same instant."""
+    if think:
+        await asyncio.sleep(think * _jitter(key, -1))
+
+
+async def think_pause(think: float, key: str, k: int) -> None:
+    """Reading and typing: between 0.5 and 1.5 think times."""
+    if think:
+        await asyncio.sleep(think * (0.5 + _jitter(key, k)))
+
+
 async def nlu_load(nlu_url: str, groups: list[list[str]], think: float, deadline: float | None) -> list[Sample]:
     """Each group is one client sending its texts one after the other; the groups run at once."""
 
     async def client_run(texts: list[str]) -> list[Sample]:
         out = []
         async with httpx.AsyncClient(base_url=nlu_url, timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
-            for text in texts:
+            await first_pause(think, str(texts[:1]))
+            for k, text in enumerate(texts):
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
                 start = time.perf_counter()
@@ -554,8 +572,7 @@ async def nlu_load(nlu_url: str, groups: list[list[str]], think: float, deadline
                 except httpx.HTTPError:
                     ok = False
                 out.append(Sample("nlu", time.perf_counter() - start if ok else None, error=None if ok else "failed"))
-                if think:
-                    await asyncio.sleep(think)
+                await think_pause(think, str(texts[:1]), k)
         return out
 
     results = await asyncio.gather(*(client_run(texts) for texts in groups))
@@ -813,7 +830,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=10, help="messages per trainee")
     parser.add_argument("--duration-cap", type=float, default=120.0,
                         help="seconds after which a load phase sends no new message")
-    parser.add_argument("--think-ms", type=int, default=0, help="pause of a trainee after each answer")
+    parser.add_argument("--think-ms", type=int, default=0,
+                        help="mean pause of a trainee after each answer (0.5-1.5x, arrivals spread over one pause)")
     parser.add_argument("--nlu-port", type=int, default=5079, help="loopback port of the NLU server started here")
     parser.add_argument("--seed", type=int, default=20261125, help="seed of the message draw")
     args = parser.parse_args(argv)
