@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    from api.dbcheck import SchemaBehind, upgrade
+    from knowledge.schema import SchemaBehind, upgrade
 
     if args.migrate:
         upgrade(knowledge_settings.database_url)

@@ -13,7 +13,7 @@ from bot.config import BotSettings
 from bot.engine import Engine
 from bot.nlu_client import NluClient
 from api.config import ApiSettings
-from api.dbcheck import ensure_current
+from knowledge.schema import ensure_current
 from knowledge.config import KnowledgeSettings
 from knowledge.db import make_engine, make_session_factory
 

@@ -5,7 +5,7 @@
 
 Everything runs on 127.0.0.1 and everything started here is stopped again:
   * its own PostgreSQL (scripts/test_postgres.sh with TEST_PG_PORT=55434 and a fresh temporary
-    TEST_PG_DIR, removed at the end), migrated (api.dbcheck.upgrade) and seeded (knowledge.loader.seed);
+    TEST_PG_DIR, removed at the end), migrated (knowledge.schema.upgrade) and seeded (knowledge.loader.seed);
   * its own Rasa NLU server with the model of nlu/models/CURRENT (scripts/nlu_server.sh, stopped with
     `kill -- -PID`);
   * a loopback Bot API (tests/utils/telegram_api.FakeBotApi) that captures the outgoing sendMessage calls;
@@ -269,7 +269,7 @@ class Services:
         return self.db_url
 
     def migrate_and_seed(self) -> dict:
-        from api.dbcheck import upgrade
+        from knowledge.schema import upgrade
         from knowledge.config import KnowledgeSettings
         from knowledge.db import make_engine, make_session_factory, session_scope
         from knowledge.loader import seed

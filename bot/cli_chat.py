@@ -69,13 +69,9 @@ class _Printer:
 
 
 async def chat(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    from api.dbcheck import SchemaBehind, ensure_current
-    from bot.config import BotSettings
-    from bot.engine import Engine
     from bot.i18n import normalise_language
-    from bot.nlu_client import NluClient
-    from knowledge.config import KnowledgeSettings
-    from knowledge.db import make_engine, make_session_factory
+    from bot.runtime import open_runtime
+    from knowledge.schema import SchemaBehind
 
     lang = None
     if args.lang:
@@ -83,29 +79,23 @@ async def chat(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
         if lang is None:
             print(f"unknown language {args.lang!r}: use vi, id, tl, ja or en", file=sys.stderr)
             return 2
-    database_url = (KnowledgeSettings(database_url=args.database_url) if args.database_url
-                    else KnowledgeSettings()).database_url
-    bot_settings = BotSettings(nlu_url=args.nlu_url) if args.nlu_url else BotSettings()
-    db = make_engine(database_url)
     try:
-        ensure_current(db)
+        runtime = open_runtime(database_url=args.database_url, nlu_url=args.nlu_url)
     except SchemaBehind as exc:
         print(exc, file=sys.stderr)
-        db.dispose()
         return 2
-    nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
-    engine = Engine(session_factory=make_session_factory(db), nlu=nlu, settings=bot_settings)
+    engine, nlu = runtime.engine, runtime.nlu
     user_id = args.user or _default_user()
     printer = _Printer(out)
     interactive = stdin.isatty()
     try:
         if not await nlu.healthy():
-            print(f"(the NLU server at {bot_settings.nlu_url} does not answer: free text will get the fallback menu; "
+            print(f"(the NLU server at {runtime.settings.nlu_url} does not answer: free text will get the fallback menu; "
                   "start it with `make nlu-serve`)", file=sys.stderr)
 
         async def send(**fields) -> list[Button]:
-            outcome = await engine.handle(Inbound(channel=CHANNEL, user_id=user_id, lang=lang, **fields))
-            engine.mark_sent(outcome.outbound_ids)
+            outcome = await engine.handle(Inbound(channel=CHANNEL, user_id=user_id, lang=lang, **fields),
+                                          replied_inline=True)
             return printer.outcome(outcome)
 
         buttons = await send(kind=Kind.text, text="/start")
@@ -132,6 +122,5 @@ async def chat(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
                 out.write(f"> {text}\n")  # a readable transcript when stdin is a file or a pipe
             buttons = await send(kind=Kind.text, text=text)
     finally:
-        await nlu.aclose()
-        db.dispose()
+        await runtime.aclose()
     return 0

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.dbcheck import upgrade
+from knowledge.schema import upgrade
 from knowledge.db import make_engine, session_scope
 from knowledge.loader import seed
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from api.config import ApiSettings
-from api.dbcheck import SchemaBehind
+from knowledge.schema import SchemaBehind
 from api.main import create_app
 
 

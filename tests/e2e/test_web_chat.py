@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from api.dbcheck import upgrade
+from knowledge.schema import upgrade
 from bot import messages
 from bot.i18n import t, yen
 from knowledge import prefectures

@@ -1,4 +1,4 @@
-"""Is the database schema at the newest migration?"""
+"""The database schema: apply migrations, and check it is at the newest one (Alembic)."""
 
 from __future__ import annotations
 
