@@ -230,3 +230,41 @@ async def test_a_crash_leaves_the_message_stored_for_retry(app, session, monkeyp
     stored = session.scalar(select(Message).join(Conversation).where(Conversation.channel_user_id == "crash-user"))
     assert stored.text == "hello" and stored.status == MessageStatus.received
     assert stored.id in app.state.engine.unprocessed()
+
+
+def _nlu_answering(intent: str, confidence: float) -> NluClient:
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={
+            "intent": {"name": intent, "confidence": confidence},
+            "intent_ranking": [{"name": intent, "confidence": confidence}, {"name": "paid_leave", "confidence": 0.1}],
+            "entities": [],
+        })
+
+    return NluClient("http://nlu.test", transport=httpx.MockTransport(handler))
+
+
+async def test_an_unsure_parse_asks_then_the_second_miss_offers_a_human(session_factory):
+    engine = Engine(session_factory=session_factory, nlu=_nlu_answering("job_transfer", 0.2))
+    first = await engine.handle(Inbound(channel="web", user_id="unsure", text="hmm", lang="id"))
+    assert first.replies[0].text == t("id", messages.CLARIFY)
+    assert [b.payload for b in first.replies[0].buttons][:2] == ["topic:job_transfer", "topic:paid_leave"]
+    second = await engine.handle(Inbound(channel="web", user_id="unsure", text="hmm lagi", lang="id"))
+    assert second.replies[0].text == t("id", messages.OFFER_HUMAN)
+    assert "human" in [b.payload for b in second.replies[0].buttons]
+
+
+async def test_a_low_emergency_score_still_gets_the_emergency_reply(session_factory):
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={
+            "intent": {"name": "work_injury", "confidence": 0.55},
+            "intent_ranking": [{"name": "work_injury", "confidence": 0.55}, {"name": "emergency", "confidence": 0.3}],
+            "entities": [],
+        })
+
+    engine = Engine(session_factory=session_factory, nlu=NluClient("http://nlu.test", transport=httpx.MockTransport(handler)))
+    outcome = await engine.handle(Inbound(channel="web", user_id="hurt", text="my friend hand in machine", lang="en"))
+    assert outcome.intent == "emergency" and "119" in outcome.replies[0].text and outcome.handoff_id
