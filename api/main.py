@@ -30,6 +30,24 @@ class _SessionFactoryProxy:
         return self._app.state.session_factory()
 
 
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "s3cret", "test", "password", "xxx"}
+
+
+def enforce_production_secrets(settings: ApiSettings, bot_settings: BotSettings) -> None:
+    """In production, refuse placeholder or short channel secrets (development and tests may use any)."""
+    if settings.env != "production":
+        return
+    secrets = {
+        "TELEGRAM_WEBHOOK_SECRET": bot_settings.telegram_webhook_secret if bot_settings.telegram_enabled else None,
+        "ZALO_OA_SECRET_KEY": bot_settings.zalo_oa_secret_key if bot_settings.zalo_enabled else None,
+        "ZALO_APP_SECRET": bot_settings.zalo_app_secret if bot_settings.zalo_enabled else None,
+    }
+    for name, secret in secrets.items():
+        value = secret.get_secret_value() if secret is not None else None
+        if value is not None and (value.lower() in PLACEHOLDER_SECRETS or len(value) < 16):
+            raise ValueError(f"{name} looks like a placeholder: in production use a random secret of 16+ characters")
+
+
 def create_app(
     settings: ApiSettings | None = None,
     knowledge_settings: KnowledgeSettings | None = None,
@@ -40,9 +58,10 @@ def create_app(
     """Build the app; refuses to start on a database whose schema is behind the code."""
     settings = settings or ApiSettings()
     knowledge_settings = knowledge_settings or KnowledgeSettings()
+    bot_settings = bot_settings or BotSettings()
+    enforce_production_secrets(settings, bot_settings)
     engine = engine or make_engine(knowledge_settings.database_url)
     ensure_current(engine)
-    bot_settings = bot_settings or BotSettings()
     nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
     telegram = None
     if bot_settings.telegram_enabled:  # Telegram webhook channel (api/channels/telegram.py)

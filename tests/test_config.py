@@ -33,3 +33,10 @@ def test_database_behind_is_refused_with_the_fix(tmp_path):
     result = _run_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
     assert result.returncode == 3
     assert "make migrate" in result.stderr
+
+
+def test_production_refuses_a_placeholder_webhook_secret():
+    result = _run_app({"APP_ENV": "production", "TELEGRAM_BOT_TOKEN": "123:abc", "TELEGRAM_WEBHOOK_SECRET": "changeme",
+                       "DATABASE_URL": "sqlite:///data/app.db"})
+    assert result.returncode == 2
+    assert "TELEGRAM_WEBHOOK_SECRET" in result.stderr and "placeholder" in result.stderr
