@@ -562,7 +562,7 @@ class _Turn:
                             shortfall_month=yen(result.shortfall_per_month, self.lang))]
         else:
             lines = [self.t(messages.VERDICT_OK, **values)]
-        if "legal_max_monthly_hours" in result.assumptions and period == wages.PayPeriod.month:
+        if "legal_max_monthly_hours" in result.assumptions:  # also behind the monthly shortfall of hourly pay
             lines.append(self.t(messages.ASSUMED_MONTHLY_HOURS, hours=str(wages.LEGAL_MAX_MONTHLY_HOURS)))
         if "legal_max_daily_hours" in result.assumptions:
             lines.append(self.t(messages.ASSUMED_DAILY_HOURS))
