@@ -13,7 +13,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export APP_HOST APP_PORT NLU_PORT
 
-.PHONY: help run test deps app-deps nlu-deps locales migrate seed nlu nlu-serve nlu-eval bench clean
+.PHONY: help run test deps app-deps nlu-deps locales migrate seed nlu nlu-serve nlu-eval nlu-compare bench clean
 
 help:
 	@echo "make run    set everything up (first time) and run NLU service + app on http://$(APP_HOST):$(APP_PORT)/"
@@ -58,6 +58,15 @@ nlu-eval: nlu
 	@PID=$$(scripts/nlu_server.sh start 5059 /tmp/trainee-rights-nlu-eval.log) && \
 	  trap 'kill -- -'$$PID' 2>/dev/null || true' EXIT && \
 	  $(PY) -m scripts.nlu_eval --url http://127.0.0.1:5059 --min-accuracy 0.90 --min-emergency-recall 1.0
+
+# Reproduce the pipeline comparison of nlu/README.md: train the DIET pipeline too and evaluate both.
+nlu-compare: nlu
+	@NLU_CONFIG=config/config_diet.yml nlu/train.sh
+	@for cfg in config config_diet; do \
+	  echo "== $$cfg =="; \
+	  PID=$$(NLU_MODEL=models/$$(cat nlu/models/CURRENT-$$cfg) scripts/nlu_server.sh start 5059 /tmp/trainee-rights-nlu-$$cfg.log) || exit 1; \
+	  $(PY) -m scripts.nlu_eval --url http://127.0.0.1:5059; kill -- -$$PID 2>/dev/null; sleep 2; \
+	done
 
 run: deps locales migrate nlu
 	@scripts/run_local.sh
