@@ -617,11 +617,9 @@ class _Turn:
 
     # ---------------------------------------------------------------- rendering helpers
     def _contacts_text(self, topic: str, *, header: bool = True, skip: set[str] = frozenset()) -> str:
-        topic_row = knowledge_service.get_topic(session=self.session, key=topic)
-        if topic_row is None:
-            return ""
-        contacts = [c for c in knowledge_service.contacts_for(session=self.session, keys=topic_row.contact_keys,
-                                                             lang=self.lang) if c.key not in skip]
+        keys = knowledge_service.topic_contact_keys(session=self.session, key=topic)
+        contacts = [c for c in knowledge_service.contacts_for(session=self.session, keys=keys, lang=self.lang)
+                    if c.key not in skip]
         lines = [line for c in contacts[:4] if (line := self._contact_line(c))]
         if not lines:
             return ""

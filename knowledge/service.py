@@ -24,6 +24,11 @@ def get_topic(*, session: Session, key: str) -> Topic | None:
     return session.scalar(select(Topic).where(Topic.key == key).options(selectinload(Topic.entries)))
 
 
+def topic_contact_keys(*, session: Session, key: str) -> list[str]:
+    """The contact keys a topic shows under its answer (empty for an unknown topic)."""
+    return list(session.scalar(select(Topic.contact_keys).where(Topic.key == key)) or [])
+
+
 def get_entry(*, session: Session, topic: str, lang: str, published_only: bool = True) -> Entry | None:
     """The entry of a topic in a language (published only, unless asked)."""
     query = select(Entry).join(Topic).where(Topic.key == topic, Entry.lang == lang)
