@@ -335,7 +335,8 @@ class Services:
             # cwd = the temporary directory: no .env of the checkout can change the settings.
             self.app = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", HOST,
-                 "--port", str(self.app_port), "--log-level", "warning", "--no-access-log"],
+                 "--port", str(self.app_port), "--log-level", "warning", "--no-access-log",
+                 "--workers", str(APP_WORKERS)],
                 cwd=self.tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + APP_TIMEOUT_S
@@ -693,7 +694,7 @@ def run(args: argparse.Namespace) -> int:
         api = services.start_capture()
         t0 = time.perf_counter()
         services.start_app()
-        print(f"App on {services.app_url} (uvicorn, 1 process, pid {services.app.pid}; Telegram -> capture server "
+        print(f"App on {services.app_url} (uvicorn, {APP_WORKERS} worker process(es), pid {services.app.pid}; Telegram -> capture server "
               f"on port {api.port}) ready in {time.perf_counter() - t0:.1f} s", flush=True)
         return asyncio.run(measure(args, services, api, trainees))
     finally:
@@ -824,17 +825,24 @@ async def measure(args: argparse.Namespace, services: Services, api: CaptureBotA
     return 0 if met_p95 and met_overhead and not problems else 1
 
 
+APP_WORKERS = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trainees", type=int, default=20, help="simulated trainees at once (half web, half Telegram)")
     parser.add_argument("--messages", type=int, default=10, help="messages per trainee")
     parser.add_argument("--duration-cap", type=float, default=120.0,
                         help="seconds after which a load phase sends no new message")
+    parser.add_argument("--app-workers", type=int, default=1,
+                        help="uvicorn worker processes of the (stateless) app")
     parser.add_argument("--think-ms", type=int, default=0,
                         help="mean pause of a trainee after each answer (0.5-1.5x, arrivals spread over one pause)")
     parser.add_argument("--nlu-port", type=int, default=5079, help="loopback port of the NLU server started here")
     parser.add_argument("--seed", type=int, default=20261125, help="seed of the message draw")
     args = parser.parse_args(argv)
+    global APP_WORKERS
+    APP_WORKERS = max(1, args.app_workers)
     if not 1 <= args.trainees <= MAX_TRAINEES or not 1 <= args.messages <= MAX_MESSAGES:
         parser.error(f"--trainees must be 1..{MAX_TRAINEES} and --messages 1..{MAX_MESSAGES}")
     if args.duration_cap <= 0 or args.think_ms < 0:

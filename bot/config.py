@@ -16,6 +16,9 @@ class BotSettings(BaseSettings):
     #: Safety beats thresholds: emergency is chosen when its score reaches this floor, even if it isn't first.
     nlu_emergency_floor: float = Field(default=0.2, ge=0, le=1)
 
+    #: Threads for the engine's database work in one app process (keep at or under the DB pool's size).
+    worker_threads: int = Field(default=20, ge=1, le=200)
+
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     #: Bot API base URL (tests point it at a local capture server). PTB appends the token.

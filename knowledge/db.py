@@ -67,7 +67,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=20, max_overflow=10)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
