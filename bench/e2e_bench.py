@@ -121,18 +121,34 @@ def proc_status_kb(pid: int, field: str) -> int:
     return 0
 
 
-def children(parent: int) -> list[int]:
-    """PIDs of the live children of `parent`."""
-    found = []
+def proc_stats() -> dict[int, list[bytes]]:
+    """The fields after the command name of /proc/PID/stat, for every live process."""
+    stats: dict[int, list[bytes]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 data = Path(f"/proc/{entry}/stat").read_bytes()
             except OSError:
                 continue
-            if int(data[data.rfind(b")") + 2 :].split()[1]) == parent:
-                found.append(int(entry))
+            stats[int(entry)] = data[data.rfind(b")") + 2 :].split()
+    return stats
+
+
+def descendants(root_pid: int, stats: dict[int, list[bytes]]) -> list[int]:
+    """`root_pid` and every process below it that is still alive."""
+    todo, found = [root_pid], []
+    while todo:
+        pid = todo.pop()
+        if pid in found or pid not in stats:
+            continue
+        found.append(pid)
+        todo.extend(child for child, fields in stats.items() if int(fields[1]) == pid)
     return found
+
+
+def children(parent: int) -> list[int]:
+    """PIDs of the live children of `parent`."""
+    return [pid for pid, fields in proc_stats().items() if int(fields[1]) == parent]
 
 
 def pgid(pid: int) -> int | None:
@@ -144,20 +160,7 @@ def pgid(pid: int) -> int | None:
 
 def tree_rss_mb(root_pid: int) -> float:
     """Summed RSS (MB) of a process and its descendants."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                data = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            parents[int(entry)] = int(data[data.rfind(b")") + 2 :].split()[1])
-    todo, total = [root_pid], 0
-    while todo:
-        pid = todo.pop()
-        total += proc_status_kb(pid, "VmRSS")
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return total / 1000
+    return sum(proc_status_kb(pid, "VmRSS") for pid in descendants(root_pid, proc_stats())) / 1000
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -167,23 +170,9 @@ def tree_cpu_s(root_pid: int | None) -> float:
     """CPU seconds (user + system, with reaped children) of a process tree; 0 when it is gone."""
     if root_pid is None:
         return 0.0
-    stats: dict[int, list[bytes]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                data = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            stats[int(entry)] = data[data.rfind(b")") + 2 :].split()
-    todo, total, seen = [root_pid], 0, set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen or pid not in stats:
-            continue
-        seen.add(pid)
-        total += sum(int(x) for x in stats[pid][11:15])  # utime stime cutime cstime
-        todo.extend(child for child, fields in stats.items() if int(fields[1]) == pid)
-    return total / TICK
+    stats = proc_stats()
+    # utime stime cutime cstime
+    return sum(sum(int(x) for x in stats[pid][11:15]) for pid in descendants(root_pid, stats)) / TICK
 
 
 def self_cpu_s() -> float:
