@@ -30,6 +30,14 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _VI_MARKS = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE)
 
+#: Japanese grammar words written in romaji ("kyuuryou ikura desu ka"): not loanwords other languages borrow.
+_ROMAJI_GRAMMAR = re.compile(
+    r"\b(?:desu|desuka|deshita|masu|masuka|mashita|masen|kudasai|onegai(?:shimasu)?|shitai|shimasu|shita|shite|"
+    r"dekimasu|dekimasuka|dekinai|arimasu|arimasuka|arimasen|imasu|ikura|nandesuka|dou(?:shite|sureba|shitara|shiyou)|"
+    r"naze|natta|naritai|shitara|sureba|ikenai|kurenai|moraenai|harawanai|iwareru|wo|tte|shiritai|desho|janai)\b"
+)
+ROMAJI_BONUS = 0.3  # per distinct grammar word, at most three
+
 #: Weights of the votes (log-space for the n-gram model, probability-space for the others).
 WEIGHT_LINGUA = 0.35
 PRIOR_CLIENT = 0.15
@@ -96,7 +104,10 @@ class NgramModel:
 
 @functools.lru_cache(maxsize=1)
 def _ngram_model() -> NgramModel:
-    return NgramModel({lang: _training_lines(lang) for lang in LANGUAGES})
+    corpora = {lang: _training_lines(lang) for lang in LANGUAGES}
+    # Japanese script is recognised without the model; its class learns romaji Japanese only.
+    corpora["ja"] = [line for line in corpora["ja"] if not (_KANA.search(line) or _HAN.search(line))]
+    return NgramModel(corpora)
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,6 +147,8 @@ def detect(text: str, *, client_language: str | None = None, previous: str | Non
     scores = {lang: (1 - WEIGHT_LINGUA) * ngram[lang] + WEIGHT_LINGUA * lingua[lang] for lang in LANGUAGES}
     if _VI_MARKS.search(text):
         scores["vi"] += 0.5
+    romaji_hits = len(set(_ROMAJI_GRAMMAR.findall(text.lower())))
+    scores["ja"] += ROMAJI_BONUS * min(romaji_hits, 3)
     if client_language in scores:
         scores[client_language] += PRIOR_CLIENT
     if previous in scores:
