@@ -108,11 +108,7 @@ class Engine:
         with self.session_factory() as session:
             conversation = self._conversation(session, inbound.channel, inbound.user_id)
             if inbound.message_id:
-                existing = session.scalar(
-                    select(Message).where(
-                        Message.channel == inbound.channel, Message.channel_message_id == inbound.message_id
-                    )
-                )
+                existing = self._delivery(session, inbound)
                 if existing is not None:
                     return existing.conversation_id, existing.id, existing.status != MessageStatus.received
             message = Message(
@@ -129,13 +125,16 @@ class Engine:
                 session.commit()
             except IntegrityError:  # the same delivery raced in through another process
                 session.rollback()
-                existing = session.scalar(
-                    select(Message).where(
-                        Message.channel == inbound.channel, Message.channel_message_id == inbound.message_id
-                    )
-                )
+                existing = self._delivery(session, inbound)
                 return existing.conversation_id, existing.id, True
             return conversation.id, message.id, False
+
+    @staticmethod
+    def _delivery(session: Session, inbound: Inbound) -> Message | None:
+        """The stored message of this channel delivery (same channel message id), if any."""
+        return session.scalar(
+            select(Message).where(Message.channel == inbound.channel, Message.channel_message_id == inbound.message_id)
+        )
 
     def _conversation(self, session: Session, channel: str, user_id: str) -> Conversation:
         query = select(Conversation).where(Conversation.channel == channel, Conversation.channel_user_id == user_id)
@@ -378,6 +377,11 @@ class _Turn:
         if value is not None:
             self.conv.slots = {**(self.conv.slots or {}), name: str(value)}
 
+    def _set_hours(self, hours: Decimal | None) -> None:
+        """Working hours as trainees give them: up to 24 is per day, more is per month."""
+        if hours is not None:
+            self._set_slot("hours_per_day" if hours <= 24 else "hours_per_month", hours)
+
     def _prefecture(self, parse: Parse | None, text: str) -> str | None:
         entity = parse.first("prefecture") if parse else None
         for candidate in ((entity.value, entity.text) if entity else ()):
@@ -414,8 +418,7 @@ class _Turn:
                 hours = None
         if hours is None and text:
             hours = wages.find_hours(text)
-        if hours is not None:
-            self._set_slot("hours_per_day" if hours <= 24 else "hours_per_month", hours)
+        self._set_hours(hours)
         self._set_slot("prefecture", self._prefecture(parse, text))
 
     def _fill_pending(self, text: str) -> bool:
@@ -439,11 +442,7 @@ class _Turn:
                 self._set_slot("prefecture", found)
                 self._continue(topic)
                 return True
-            if other_intent:
-                self._clear_slots()
-                return False
-            self.replies.append(Reply(self.t(messages.UNKNOWN_PREFECTURE)))
-            return True
+            return self._not_an_answer(other_intent, Reply(self.t(messages.UNKNOWN_PREFECTURE)))
         if slot == "amount":
             try:
                 amount = wages.find_amount(text)
@@ -453,27 +452,25 @@ class _Turn:
                 self._collect_wage_slots(parse, text)
                 self._wage_check_continue()
                 return True
-            if other_intent:
-                self._clear_slots()
-                return False
-            self.replies.append(Reply(self.t(messages.BAD_AMOUNT)))
-            return True
+            return self._not_an_answer(other_intent, Reply(self.t(messages.BAD_AMOUNT)))
         if slot == "period":
             period = wages.parse_period(text)
             if period is not None:
                 self._set_slot("period", period.value)
-                hours = wages.find_hours(text)
-                if hours is not None:
-                    self._set_slot("hours_per_day" if hours <= 24 else "hours_per_month", hours)
+                self._set_hours(wages.find_hours(text))
                 self._wage_check_continue()
                 return True
-            if other_intent:
-                self._clear_slots()
-                return False
-            self.replies.append(Reply(self.t(messages.ASK_PERIOD), self._period_buttons()))
-            return True
+            return self._not_an_answer(other_intent, Reply(self.t(messages.ASK_PERIOD), self._period_buttons()))
         self._clear_slots()
         return False
+
+    def _not_an_answer(self, other_intent: bool, ask_again: Reply) -> bool:
+        """A message that doesn't answer the pending question: a new topic drops it, anything else re-asks."""
+        if other_intent:
+            self._clear_slots()
+            return False
+        self.replies.append(ask_again)
+        return True
 
     def _continue(self, topic: str | None) -> None:
         if topic == "wage_check":
