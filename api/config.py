@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,3 +14,8 @@ class ApiSettings(BaseSettings):
     #: "development" or "production"; production refuses placeholder secrets.
     env: str = Field(default="development", pattern="^(development|production|test)$")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    #: Signs the web chat's identity cookie. Unset: a random key is made once and kept in the database,
+    #: so every app process on that database shares it.
+    secret_key: SecretStr | None = None
+    #: Run the outbox worker in this process (retries of unprocessed messages and unsent replies).
+    worker: bool = True

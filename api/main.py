@@ -2,51 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from itsdangerous import Signer
+from sqlalchemy import text
+from sqlalchemy.engine import Engine as DatabaseEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
+from api import limits
 from api.catalog.router import router as catalog_router
 from api.channels.web import router as web_router
+from api.config import ApiSettings
+from api.deps import Services, ServicesDep
+from bot import conversations
 from bot.config import BotSettings
 from bot.engine import Engine
+from bot.models import ChannelCredential
 from bot.nlu_client import NluClient
-from api.config import ApiSettings
-from knowledge.schema import ensure_current
 from knowledge.config import KnowledgeSettings
 from knowledge.db import make_engine, make_session_factory
+from knowledge.schema import ensure_current
 
 logger = logging.getLogger(__name__)
-
-
-class _SessionFactoryProxy:
-    """Calls whatever session factory the app holds now (tests swap in a transactional one)."""
-
-    def __init__(self, app: FastAPI):
-        self._app = app
-
-    def __call__(self):
-        return self._app.state.session_factory()
-
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "s3cret", "test", "password", "xxx"}
 
 
 def enforce_production_secrets(settings: ApiSettings, bot_settings: BotSettings) -> None:
-    """In production, refuse placeholder or short channel secrets (development and tests may use any)."""
+    """In production, refuse placeholder or short secrets (development and tests may use any)."""
     if settings.env != "production":
         return
-    secrets = {
+    secrets_ = {
         "TELEGRAM_WEBHOOK_SECRET": bot_settings.telegram_webhook_secret if bot_settings.telegram_enabled else None,
         "ZALO_OA_SECRET_KEY": bot_settings.zalo_oa_secret_key if bot_settings.zalo_enabled else None,
         "ZALO_APP_SECRET": bot_settings.zalo_app_secret if bot_settings.zalo_enabled else None,
+        "APP_SECRET_KEY": settings.secret_key,
     }
-    for name, secret in secrets.items():
+    for name, secret in secrets_.items():
         value = secret.get_secret_value() if secret is not None else None
         if value is not None and (value.lower() in PLACEHOLDER_SECRETS or len(value) < 16):
             raise ValueError(f"{name} looks like a placeholder: in production use a random secret of 16+ characters")
+
+
+def cookie_key(settings: ApiSettings, session_factory: sessionmaker[Session]) -> str:
+    """APP_SECRET_KEY, or the random key kept in the database (made on first start, shared by all processes)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    from sqlalchemy import select
+
+    query = select(ChannelCredential).where(ChannelCredential.channel == "web", ChannelCredential.name == "cookie_key")
+    with session_factory() as session:
+        row = session.scalar(query)
+        if row is None:
+            session.add(ChannelCredential(channel="web", name="cookie_key", value=secrets.token_urlsafe(32)))
+            try:
+                session.commit()
+            except IntegrityError:  # another process made it first
+                session.rollback()
+            row = session.scalar(query)
+        return row.value
 
 
 def create_app(
@@ -54,73 +76,92 @@ def create_app(
     knowledge_settings: KnowledgeSettings | None = None,
     bot_settings: BotSettings | None = None,
     *,
-    engine=None,
+    engine: DatabaseEngine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+    today: Callable[[], dt.date] | None = None,
 ) -> FastAPI:
-    """Build the app; refuses to start on a database whose schema is behind the code."""
+    """Build the app; refuses to start on a database whose schema is behind the code.
+
+    `engine` / `session_factory`: an existing database (tests pass one bound to their transaction);
+    `today`: the clock of the engine's date-dependent answers (minimum wage in force).
+    """
     settings = settings or ApiSettings()
     knowledge_settings = knowledge_settings or KnowledgeSettings()
     bot_settings = bot_settings or BotSettings()
     enforce_production_secrets(settings, bot_settings)
-    engine = engine or make_engine(knowledge_settings.database_url)
-    ensure_current(engine)
+    database = engine or make_engine(knowledge_settings.database_url)
+    ensure_current(database)
+    session_factory = session_factory or make_session_factory(database)
     nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
+    bot_engine = Engine(session_factory=session_factory, nlu=nlu, settings=bot_settings,
+                        **({"today": today} if today else {}))
+    services = Services(settings=settings, bot_settings=bot_settings, session_factory=session_factory,
+                        engine=bot_engine, nlu=nlu, signer=Signer(cookie_key(settings, session_factory), salt="web-chat"))
     telegram = None
     if bot_settings.telegram_enabled:  # Telegram webhook channel (api/channels/telegram.py)
         from api.channels import telegram
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        import asyncio
-
         from bot import langdetect
 
+        loop = asyncio.get_running_loop()
+        # The engine's database work runs in threads (asyncio.to_thread): WORKER_THREADS of them per process.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=bot_settings.worker_threads,
+                                                     thread_name_prefix="engine"))
         await asyncio.to_thread(langdetect.warm_up)
+        stop = asyncio.Event()
         async with AsyncExitStack() as channels:
             if telegram is not None:
-                await channels.enter_async_context(telegram.running(app))
-            yield
-        if getattr(app.state, "zalo", None) is not None:  # Zalo OA channel's HTTP client
-            await app.state.zalo.aclose()
+                await channels.enter_async_context(telegram.running(services))
+            worker = asyncio.create_task(bot_engine.run_worker(stop=stop)) if settings.worker else None
+            try:
+                yield
+            finally:
+                stop.set()
+                if worker is not None:
+                    await worker
+        if services.zalo is not None:  # Zalo OA channel's HTTP client
+            await services.zalo.aclose()
         await nlu.aclose()
-        engine.dispose()
+        if engine is None:
+            database.dispose()
 
     app = FastAPI(title="Trainee rights assistant", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
-    app.state.nlu = nlu
-    app.state.engine = Engine(session_factory=_SessionFactoryProxy(app), nlu=nlu, settings=bot_settings)
+    app.state.services = services
+    limits.install(app)
 
     @app.get("/health", tags=["health"])
-    async def health() -> dict:
-        """Liveness, the database, the NLU server and messages waiting to be processed."""
-        from sqlalchemy import func, select, text
+    async def health(services: ServicesDep) -> dict:
+        """Liveness, the database, the NLU server, and the outbox: waiting, unsent and dead messages."""
+        def database_state() -> dict:
+            with services.session_factory() as session:
+                session.execute(text("SELECT 1"))
+                return conversations.backlog(session=session)
 
-        from bot.models import Direction, Message, MessageStatus
-
-        with app.state.session_factory() as session:
-            session.execute(text("SELECT 1"))
-            waiting = session.scalar(
-                select(func.count()).select_from(Message).where(
-                    Message.direction == Direction.inbound, Message.status == MessageStatus.received
-                )
-            )
-        nlu_ok = await nlu.healthy()
+        try:
+            backlog = await asyncio.to_thread(database_state)
+            database_ok = True
+        except Exception:
+            logger.exception("health: database check failed")
+            backlog, database_ok = {}, False
+        nlu_ok = await services.nlu.healthy()
         return {
-            "status": "ok" if nlu_ok else "degraded",
-            "database": "ok",
+            "status": "ok" if nlu_ok and database_ok and not backlog.get("dead_messages") else "degraded",
+            "database": "ok" if database_ok else "down",
             "nlu": "ok" if nlu_ok else "down",
-            "unprocessed_messages": waiting,
+            **backlog,
         }
 
     app.include_router(catalog_router)
     app.include_router(web_router)
     if telegram is not None:
-        telegram.mount(app, bot_settings)
+        telegram.mount(app, services)
     if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)
         from api.channels.zalo import router as zalo_router
-        from bot.channels.zalo import ZaloClient
+        from bot.channels.zalo import ZaloClient, ZaloSender
 
-        app.state.zalo = ZaloClient(bot_settings, session_factory=app.state.engine.session_factory)
+        services.zalo = ZaloClient(bot_settings, session_factory=session_factory)
+        bot_engine.add_sender(ZaloSender(services.zalo))
         app.include_router(zalo_router)
     return app

@@ -18,6 +18,14 @@ class BotSettings(BaseSettings):
 
     #: Threads for the engine's database work in one app process (keep at or under the DB pool's size).
     worker_threads: int = Field(default=20, ge=1, le=200)
+    #: The outbox worker: how often it looks for due work, how long a claim (lease) on a conversation lasts,
+    #: how long it leaves a fresh message to the process that stored it.
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    worker_lease_seconds: float = Field(default=30.0, gt=0, le=600)
+    worker_grace_seconds: float = Field(default=5.0, ge=0, le=600)
+    #: Attempts before a message or reply is marked dead, and the first retry delay (doubling each time).
+    outbox_max_attempts: int = Field(default=6, ge=1, le=50)
+    outbox_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

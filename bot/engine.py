@@ -1,51 +1,458 @@
 """The conversation engine: one inbound message in, replies out, state in the database.
 
-Every inbound message is stored (committed) before it is processed; a crash in between leaves
-it `received`, to be retried. Replies are stored as `pending` and marked `sent` by the channel.
+Store, then process. `receive` stores (commits) a message and nothing else; `drain` processes a trainee's
+stored messages one at a time and in order under the conversation's lease (a row in the database, so it
+holds across processes) and sends their replies through the channel's sender; `run_due` is the worker's
+tick that picks up whatever a crash, a failed send or a downed NLU server left behind.
+
+A turn is routed like python-telegram-bot routes an update: an ordered list of routes, each a predicate
+and a handler, first match wins: safety → a new contact → command → button → the pending question →
+understanding (NLU) → intent. A new intent is one entry in INTENTS plus its data.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
-from decimal import Decimal
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import danger, langdetect, messages
+from bot import conversations, decisions, messages, replies, safety
 from bot.config import BotSettings
-from bot.i18n import DEFAULT_LANGUAGE, date, normalise_language, t, yen
-from bot.models import Conversation, ConversationStatus, Direction, Message, MessageStatus, Priority
+from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
+from bot.models import Conversation, ConversationStatus, HandoffReason, Message, MessageStatus, Priority
 from bot.nlu_client import NluClient, NluUnavailable, Parse
-from bot.schemas import Button, Inbound, Kind, Outcome, Reply
-from knowledge import prefectures, wages
-from knowledge import service as knowledge_service
-from knowledge.intents import LANGUAGES, TOPICS
-from knowledge.models import Contact, MinimumWage
+from bot.schemas import Inbound, Kind, Outcome, Reply
+from knowledge import wages
+from knowledge.intents import TOPICS
 
 logger = logging.getLogger(__name__)
 
-LANGUAGE_NAMES = {"vi": "Tiếng Việt", "id": "Bahasa Indonesia", "tl": "Tagalog", "ja": "日本語", "en": "English"}
-#: Topics first in the menu: the mission core.
-MENU_ORDER = (
-    "minimum_wage", "wage_check", "fines_penalties", "passport_confiscation", "job_transfer",
-    "unpaid_overtime", "salary_deductions", "dismissal_return", "harassment_violence", "work_injury",
-    "pregnancy_rights", "paid_leave", "broker_debt", "support_contacts", "talk_to_human", "emergency",
+#: Channels that show buttons as a numbered list: a reply of just a number presses that button.
+NUMBERED_BUTTON_CHANNELS = frozenset({"zalo"})
+_CHOICE = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
+
+
+# ================================================================================ senders
+class SendFailed(Exception):
+    """A reply could not be sent. `retryable`: try again later; otherwise the channel refused it for good.
+    `rest_too`: the refusal holds for every reply to this trainee (e.g. the bot was blocked)."""
+
+    def __init__(self, message: str, *, retryable: bool, rest_too: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+        self.rest_too = rest_too
+
+
+class Sender(Protocol):
+    """A channel's way of sending one stored reply to a trainee (see bot/channels/)."""
+
+    channel: str
+
+    async def send(self, user_id: str, reply: Reply, *, first_number: int = 1) -> None:
+        """Send the reply (raise SendFailed); `first_number`: where numbered buttons start."""
+
+
+# ================================================================================ a turn
+@dataclass
+class Turn:
+    """The state of one turn: the conversation, the message, what the NLU said, the replies so far."""
+
+    session: Session
+    conv: Conversation
+    inbound: Inbound
+    parse: Parse | None
+    nlu_down: bool
+    settings: BotSettings
+    today: dt.date
+    lang: str = DEFAULT_LANGUAGE
+    replies: list[Reply] = field(default_factory=list)
+    intent: str | None = None
+    confidence: float | None = None
+    ask_language: bool = False
+    forgotten: bool = False
+    urgent: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.inbound.text or "" if self.inbound.kind == Kind.text else ""
+
+    def t(self, message: str, **values: object) -> str:
+        return t(self.lang, message, **values)
+
+    def say(self, *items: Reply) -> None:
+        self.replies.extend(items)
+
+    def clear_slots(self) -> None:
+        self.conv.pending_slot = None
+        self.conv.pending_topic = None
+        self.conv.slots = {}
+
+    def set_slots(self, values: dict[str, str]) -> None:
+        if values:
+            self.conv.slots = {**(self.conv.slots or {}), **values}
+
+    def ask(self, slot: str, topic: str, reply: Reply) -> None:
+        self.conv.pending_slot, self.conv.pending_topic = slot, topic
+        self.say(reply)
+
+
+Handler = Callable[[Turn], bool | None]  # False: "not mine after all", try the next route
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    check: Callable[[Turn], bool]
+    handle: Handler
+
+
+# -------------------------------------------------------------------------------- answers
+def greet(turn: Turn) -> None:
+    turn.say(Reply(turn.t(messages.GREETING), replies.menu_buttons(turn.lang)))
+    if not turn.conv.lang_chosen:
+        turn.say(Reply(turn.t(messages.CHOOSE_LANGUAGE), replies.language_buttons()))
+        turn.ask_language = False
+
+
+def show_menu(turn: Turn) -> None:
+    turn.say(replies.menu(turn.lang))
+
+
+def answer_topic(turn: Turn, topic: str) -> None:
+    turn.say(replies.topic(turn.session, turn.lang, topic) or replies.menu(turn.lang))
+
+
+def emergency(turn: Turn) -> None:
+    """The emergency numbers at once, and an urgent handoff."""
+    turn.intent, turn.urgent = "emergency", True
+    turn.clear_slots()
+    conversations.open_handoff(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
+                               reason=HandoffReason.emergency)
+    turn.say(*replies.emergency(turn.session, turn.lang))
+
+
+def handoff(turn: Turn) -> None:
+    reason = HandoffReason.misses if (turn.conv.misses or 0) >= 2 else HandoffReason.asked
+    turn.clear_slots()
+    turn.intent = turn.intent or "talk_to_human"
+    conversations.open_handoff(session=turn.session, conversation=turn.conv, priority=Priority.medium, reason=reason)
+    turn.say(replies.handoff_started(turn.session, turn.lang))
+
+
+def minimum_wage(turn: Turn) -> None:
+    prefecture = (turn.conv.slots or {}).get("prefecture")
+    if not prefecture:
+        turn.ask("prefecture", "minimum_wage", Reply(turn.t(messages.ASK_PREFECTURE)))
+        return
+    turn.clear_slots()
+    answer = replies.minimum_wage(turn.session, turn.lang, prefecture, turn.today)
+    if answer is None:
+        answer_topic(turn, "minimum_wage")
+    else:
+        turn.say(answer)
+
+
+def wage_check(turn: Turn) -> None:
+    """Ask for the first missing input, one at a time; with all of them, the verdict."""
+    slots = turn.conv.slots or {}
+    missing = decisions.missing_wage_input(slots)
+    if missing:
+        question = {"amount": messages.ASK_AMOUNT, "period": messages.ASK_PERIOD, "prefecture": messages.ASK_PREFECTURE}
+        buttons = replies.period_buttons(turn.lang) if missing == "period" else ()
+        turn.ask(missing, "wage_check", Reply(turn.t(question[missing]), buttons))
+        return
+    turn.clear_slots()
+    verdict = replies.wage_verdict(turn.session, turn.lang, slots, turn.today)
+    if verdict is None:  # no rate known for that date
+        answer_topic(turn, "wage_check")
+    else:
+        turn.say(verdict)
+
+
+def forget(turn: Turn) -> None:
+    count = conversations.forget(session=turn.session, conversation=turn.conv)
+    turn.forgotten = True
+    turn.say(Reply(turn.t(messages.FORGET_DONE, count=count)))
+
+
+def continue_topic(turn: Turn, topic: str | None) -> None:
+    (wage_check if topic == "wage_check" else minimum_wage)(turn)
+
+
+# -------------------------------------------------------------------------------- intents
+def _intent_minimum_wage(turn: Turn) -> None:
+    turn.clear_slots()
+    prefecture = decisions.prefecture_in(turn.parse, turn.text)
+    turn.set_slots({"prefecture": prefecture} if prefecture else {})
+    minimum_wage(turn)
+
+
+def _intent_wage_check(turn: Turn) -> None:
+    turn.clear_slots()
+    turn.set_slots(decisions.wage_slots(turn.parse, turn.text))
+    wage_check(turn)
+
+
+#: Intent → handler. An intent of knowledge.intents.TOPICS without an entry here answers with its topic entry.
+INTENTS: dict[str, Handler] = {
+    "greet": greet,
+    "goodbye": lambda turn: turn.say(Reply(turn.t(messages.GOODBYE))),
+    "thanks": lambda turn: turn.say(Reply(turn.t(messages.THANKS),
+                                          (replies.Button(turn.t(messages.BUTTON_TOPICS), "menu"),))),
+    "out_of_scope": lambda turn: turn.say(Reply(turn.t(messages.OUT_OF_SCOPE), replies.menu_buttons(turn.lang))),
+    "emergency": emergency,
+    "talk_to_human": handoff,
+    "minimum_wage": _intent_minimum_wage,
+    "wage_check": _intent_wage_check,
+}
+
+
+def run_intent(turn: Turn, intent: str) -> None:
+    turn.conv.last_topic = intent if intent in TOPICS else turn.conv.last_topic
+    handler = INTENTS.get(intent)
+    if handler is not None:
+        handler(turn)
+    elif intent in TOPICS:
+        answer_topic(turn, intent)
+    else:
+        show_menu(turn)
+
+
+# -------------------------------------------------------------------------------- commands
+def _command_language(turn: Turn) -> None:
+    turn.say(Reply(turn.t(messages.CHOOSE_LANGUAGE), replies.language_buttons()))
+    turn.ask_language = False
+
+
+def _command_forget(turn: Turn) -> None:
+    turn.conv.pending_slot = "forget_confirm"
+    turn.say(Reply(turn.t(messages.FORGET_CONFIRM), replies.forget_buttons(turn.lang)))
+
+
+COMMANDS: dict[str, Handler] = {
+    "/start": greet,
+    "/language": _command_language,
+    "/human": handoff,
+    "/forget": _command_forget,
+}
+
+
+def run_command(turn: Turn) -> None:
+    command = turn.text.strip().split()[0].lower().split("@")[0]
+    handler = COMMANDS.get(command)
+    if handler is None:
+        turn.say(Reply(turn.t(messages.HELP), replies.menu_buttons(turn.lang)))
+    else:
+        handler(turn)
+
+
+# -------------------------------------------------------------------------------- buttons
+def _button_lang(turn: Turn, _arg: str) -> None:
+    turn.say(Reply(turn.t(messages.LANGUAGE_SET)), replies.menu(turn.lang))
+
+
+def _button_topic(turn: Turn, arg: str) -> None:
+    if arg not in TOPICS:
+        return show_menu(turn)
+    turn.clear_slots()
+    turn.intent, turn.confidence = arg, 1.0
+    turn.parse = None  # a pressed topic has no text to read slots from
+    run_intent(turn, arg)
+
+
+def _button_more(turn: Turn, arg: str) -> None:
+    if arg not in TOPICS:
+        return show_menu(turn)
+    turn.say(replies.more(turn.session, turn.lang, arg))
+
+
+def _button_menu(turn: Turn, _arg: str) -> None:
+    turn.clear_slots()
+    show_menu(turn)
+
+
+def _button_period(turn: Turn, arg: str) -> None:
+    if arg not in wages.PayPeriod.__members__:
+        return show_menu(turn)
+    turn.set_slots({"period": arg})
+    wage_check(turn)
+
+
+def _button_forget(turn: Turn, arg: str) -> None:
+    """Deletes only when this conversation is waiting for that confirmation (a press can be forged)."""
+    confirming = turn.conv.pending_slot == "forget_confirm"
+    turn.conv.pending_slot = None
+    if arg == "yes" and confirming:
+        forget(turn)
+    elif confirming:
+        turn.say(Reply(turn.t(messages.FORGET_CANCELLED)))
+    else:
+        show_menu(turn)
+
+
+BUTTONS: dict[str, Callable[[Turn, str], None]] = {
+    "lang": _button_lang,
+    "topic": _button_topic,
+    "more": _button_more,
+    "human": lambda turn, _arg: handoff(turn),
+    "menu": _button_menu,
+    "period": _button_period,
+    "forget": _button_forget,
+}
+
+
+def run_button(turn: Turn) -> None:
+    action, _, arg = (turn.inbound.payload or "").partition(":")
+    handler = BUTTONS.get(action)
+    if handler is None:
+        show_menu(turn)
+    else:
+        handler(turn, arg)
+
+
+# -------------------------------------------------------------------------------- the pending question
+def answer_forget_confirmation(turn: Turn) -> bool:
+    turn.conv.pending_slot = None
+    if decisions.is_yes(turn.text):
+        forget(turn)
+        return True
+    turn.say(Reply(turn.t(messages.FORGET_CANCELLED)))
+    return False  # and read the message as what it is
+
+
+def answer_pending(turn: Turn) -> bool:
+    """Read the text as the answer to the pending question; False when it is something else."""
+    slot, topic, text = turn.conv.pending_slot, turn.conv.pending_topic, turn.text
+    other_intent = decisions.switches_topic(turn.parse, topic, turn.settings.nlu_threshold)
+    if slot == "prefecture":
+        from knowledge import prefectures
+
+        found = prefectures.resolve(text) or decisions.prefecture_in(turn.parse, text)
+        if found:
+            turn.set_slots({"prefecture": found})
+            continue_topic(turn, topic)
+            return True
+        return _not_an_answer(turn, other_intent, Reply(turn.t(messages.UNKNOWN_PREFECTURE)))
+    if slot == "amount":
+        if decisions.amount_in(text) is not None:
+            turn.set_slots(decisions.wage_slots(turn.parse, text))
+            wage_check(turn)
+            return True
+        return _not_an_answer(turn, other_intent, Reply(turn.t(messages.BAD_AMOUNT)))
+    if slot == "period":
+        period = wages.parse_period(text)
+        if period is not None:
+            turn.set_slots({"period": period.value, **decisions.hours_slot(wages.find_hours(text))})
+            wage_check(turn)
+            return True
+        return _not_an_answer(turn, other_intent,
+                              Reply(turn.t(messages.ASK_PERIOD), replies.period_buttons(turn.lang)))
+    turn.clear_slots()
+    return False
+
+
+def _not_an_answer(turn: Turn, other_intent: bool, ask_again: Reply) -> bool:
+    """A message that doesn't answer the pending question: a new topic drops it, anything else re-asks."""
+    if other_intent:
+        turn.clear_slots()
+        return False
+    turn.say(ask_again)
+    return True
+
+
+# -------------------------------------------------------------------------------- understanding
+def nlu_down(turn: Turn) -> None:
+    turn.say(Reply(turn.t(messages.NLU_DOWN), replies.menu_buttons(turn.lang)))
+
+
+def unsure(turn: Turn) -> None:
+    """Below the threshold: ask with the best guesses; the second miss in a row offers a person."""
+    turn.conv.misses = (turn.conv.misses or 0) + 1
+    if turn.conv.misses >= 2:
+        turn.say(Reply(turn.t(messages.OFFER_HUMAN), replies.offer_human_buttons(turn.lang)))
+    else:
+        turn.say(Reply(turn.t(messages.CLARIFY), replies.clarify_buttons(turn.lang, turn.parse)))
+
+
+def understood(turn: Turn) -> None:
+    turn.conv.misses = 0
+    run_intent(turn, turn.parse.intent)
+
+
+def _is_text(turn: Turn) -> bool:
+    return turn.inbound.kind == Kind.text and bool(turn.text.strip())
+
+
+def _is_emergency(turn: Turn) -> bool:
+    return _is_text(turn) and safety.is_emergency(text=turn.text, parse=turn.parse,
+                                                  floor=turn.settings.nlu_emergency_floor)
+
+
+def _danger_words(turn: Turn) -> bool:
+    return _is_text(turn) and safety.is_emergency(text=turn.text, parse=None, floor=1.0)
+
+
+def _is_command(turn: Turn) -> bool:
+    return _is_text(turn) and turn.text.lstrip().startswith("/")
+
+
+def _unsure(turn: Turn) -> bool:
+    return turn.parse.intent is None or turn.parse.confidence < turn.settings.nlu_threshold
+
+
+#: The order of the checks is the order of priorities: safety first, understanding last.
+ROUTES: tuple[Route, ...] = (
+    Route("danger words", _danger_words, emergency),
+    Route("follow", lambda turn: turn.inbound.kind == Kind.follow, greet),
+    Route("unfollow", lambda turn: turn.inbound.kind == Kind.unfollow, lambda turn: None),
+    Route("button", lambda turn: turn.inbound.kind == Kind.button, run_button),
+    Route("not text", lambda turn: not _is_text(turn),
+          lambda turn: turn.say(Reply(turn.t(messages.NON_TEXT), replies.menu_buttons(turn.lang)))),
+    Route("command", _is_command, run_command),
+    Route("forget confirmation", lambda turn: turn.conv.pending_slot == "forget_confirm", answer_forget_confirmation),
+    Route("pending question", lambda turn: bool(turn.conv.pending_slot), answer_pending),
+    Route("NLU down", lambda turn: turn.nlu_down or turn.parse is None, nlu_down),
+    Route("emergency", _is_emergency, emergency),
+    Route("unsure", _unsure, unsure),
+    Route("intent", lambda turn: True, understood),
 )
-YES_WORDS = {"yes", "y", "ok", "có", "co", "ya", "iya", "oo", "opo", "はい", "うん"}
 
 
-def is_emergency(parse: Parse, floor: float) -> bool:
-    """Emergency when it is the top intent, or its score reaches `floor` (a miss costs more than a false alarm)."""
-    return parse.intent == "emergency" or dict(parse.ranking).get("emergency", 0.0) >= floor
+def dispatch(turn: Turn) -> None:
+    """Run the first route that matches and takes the message; then ask the language if we guessed it."""
+    for route in ROUTES:
+        if route.check(turn) and route.handle(turn) is not False:
+            break
+    if turn.ask_language and not turn.conv.lang_chosen and not turn.forgotten:
+        turn.say(replies.choose_language())
+
+
+def needs_nlu(inbound: Inbound, urgent: bool) -> bool:
+    """Only free text is sent to the NLU; never a command, never a message with danger words."""
+    text = inbound.text or ""
+    return inbound.kind == Kind.text and bool(text.strip()) and not text.lstrip().startswith("/") and not urgent
+
+
+# ================================================================================ the engine
+@dataclass
+class _Loaded:
+    inbound: Inbound
+    urgent: bool
+    conversation_id: int
 
 
 class Engine:
-    """Channel-agnostic conversation engine."""
+    """Channel-agnostic conversation engine: store, process in order under a lease, send from the outbox."""
 
     def __init__(
         self,
@@ -59,619 +466,269 @@ class Engine:
         self.nlu = nlu
         self.settings = settings or BotSettings()
         self.today = today
+        self.senders: dict[str, Sender] = {}
+        #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
+        self._forgotten: dict[int, list[Reply]] = {}
 
-    # ------------------------------------------------------------------ entry points
-    async def handle(self, inbound: Inbound, *, replied_inline: bool = False) -> Outcome:
-        """Store, understand and answer one inbound message.
+    def add_sender(self, sender: Sender) -> None:
+        self.senders[sender.channel] = sender
 
-        `replied_inline`: the channel returns the replies in its HTTP response (web chat), so they are
-        stored as sent at once; other channels send them and call mark_sent / mark_failed.
-        """
-        conversation_id, message_id, duplicate = await asyncio.to_thread(self._store_inbound, inbound)
-        if duplicate:
-            return Outcome(replies=[], lang=DEFAULT_LANGUAGE, duplicate=True, conversation_id=conversation_id)
-        parse: Parse | None = None
-        nlu_down = False
-        if inbound.kind == Kind.text and inbound.text and not inbound.text.lstrip().startswith("/"):
-            try:
-                parse = await self.nlu.parse(inbound.text)
-            except NluUnavailable:
-                logger.error("NLU unavailable for conversation %s", conversation_id)
-                nlu_down = True
-        try:
-            return await asyncio.to_thread(self._process, message_id, inbound, parse, nlu_down, replied_inline)
-        except Exception:
-            logger.exception("processing failed for message %s; it stays 'received' for retry", message_id)
-            lang = normalise_language(inbound.lang) or normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
-            return Outcome(replies=[Reply(t(lang, messages.ERROR))], lang=lang, conversation_id=conversation_id)
+    # ------------------------------------------------------------------ storing
+    async def receive(self, inbound: Inbound) -> conversations.Stored:
+        """Store (commit) one inbound message; raises when it could not be stored (the channel redelivers)."""
+        grace = dt.timedelta(seconds=self.settings.worker_grace_seconds)
+        return await asyncio.to_thread(self._in_session, conversations.store_inbound, inbound=inbound, grace=grace)
 
-    def mark_sent(self, outbound_ids: list[int]) -> None:
-        self._mark(outbound_ids, MessageStatus.sent, None)
-
-    def mark_failed(self, outbound_ids: list[int], error: str) -> None:
-        self._mark(outbound_ids, MessageStatus.failed, error[:300])
-
-    def unprocessed(self, *, older_than: dt.timedelta = dt.timedelta(0)) -> list[int]:
-        """Ids of inbound messages stored but never processed (to retry)."""
-        cutoff = dt.datetime.now(dt.UTC) - older_than
+    def _in_session(self, function, **kwargs):
+        """Run a storage function in its own session and commit what it changed."""
         with self.session_factory() as session:
-            return list(session.scalars(
-                select(Message.id).where(
-                    Message.direction == Direction.inbound,
-                    Message.status == MessageStatus.received,
-                    Message.created_at <= cutoff,
-                )
-            ))
-
-    # ------------------------------------------------------------------ storage
-    def _store_inbound(self, inbound: Inbound) -> tuple[int, int, bool]:
-        with self.session_factory() as session:
-            conversation = self._conversation(session, inbound.channel, inbound.user_id)
-            if inbound.message_id:
-                existing = self._delivery(session, inbound)
-                if existing is not None:
-                    return existing.conversation_id, existing.id, existing.status != MessageStatus.received
-            message = Message(
-                conversation_id=conversation.id,
-                channel=inbound.channel,
-                channel_message_id=inbound.message_id,
-                direction=Direction.inbound,
-                kind=inbound.kind,
-                text=inbound.text if inbound.kind == Kind.text else inbound.payload,
-                status=MessageStatus.received,
-            )
-            session.add(message)
-            try:
-                session.commit()
-            except IntegrityError:  # the same delivery raced in through another process
-                session.rollback()
-                existing = self._delivery(session, inbound)
-                return existing.conversation_id, existing.id, True
-            return conversation.id, message.id, False
-
-    @staticmethod
-    def _delivery(session: Session, inbound: Inbound) -> Message | None:
-        """The stored message of this channel delivery (same channel message id), if any."""
-        return session.scalar(
-            select(Message).where(Message.channel == inbound.channel, Message.channel_message_id == inbound.message_id)
-        )
-
-    def _conversation(self, session: Session, channel: str, user_id: str) -> Conversation:
-        query = select(Conversation).where(Conversation.channel == channel, Conversation.channel_user_id == user_id)
-        conversation = session.scalar(query)
-        if conversation is None:
-            conversation = Conversation(channel=channel, channel_user_id=user_id, slots={})
-            session.add(conversation)
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                conversation = session.scalar(query)
-        return conversation
-
-    def _mark(self, ids: list[int], status: str, error: str | None) -> None:
-        if not ids:
-            return
-        with self.session_factory() as session:
-            for message in session.scalars(select(Message).where(Message.id.in_(ids))):
-                message.status = status
-                message.attempts += 1
-                message.error = error
+            result = function(session=session, **kwargs)
             session.commit()
+            return result
 
     # ------------------------------------------------------------------ processing
-    def _process(
-        self, message_id: int, inbound: Inbound, parse: Parse | None, nlu_down: bool, replied_inline: bool = False
-    ) -> Outcome:
-        with self.session_factory() as session:
-            message = session.get(Message, message_id)
-            conversation = session.get(Conversation, message.conversation_id)
-            turn = _Turn(self, session, conversation, inbound, parse, nlu_down)
-            turn.run()
-            if turn.forgotten:
-                session.commit()
-                return Outcome(replies=turn.replies, lang=turn.lang, intent=turn.intent)
-            message.status = MessageStatus.processed
-            message.intent = turn.intent
-            message.confidence = turn.confidence
-            outbound = [
-                Message(
-                    conversation_id=conversation.id,
-                    channel=conversation.channel,
-                    direction=Direction.outbound,
-                    kind=Kind.text,
-                    text=(f"{r.title}\n{r.text}" if r.title else r.text),
-                    buttons=[{"label": b.label, "payload": b.payload} for b in r.buttons] or None,
-                    status=MessageStatus.sent if replied_inline else MessageStatus.pending,
-                )
-                for r in turn.replies
-            ]
-            session.add_all(outbound)
-            session.commit()
-            return Outcome(
-                replies=turn.replies,
-                lang=turn.lang,
-                intent=turn.intent,
-                confidence=turn.confidence,
-                handoff_id=conversation.id if conversation.status == ConversationStatus.open else None,
-                outbound_ids=[m.id for m in outbound],
-                conversation_id=conversation.id,
-            )
+    async def handle(self, inbound: Inbound, *, replied_inline: bool = True) -> Outcome:
+        """Store the message, process it (and any earlier ones of this trainee) and return its outcome.
 
+        Channels with a sender get their replies sent here too; for the others (web chat, terminal) the
+        replies are in the outcome, together with earlier replies still waiting for them, and count as sent.
+        """
+        stored = await self.receive(inbound)
+        lang = normalise_language(inbound.lang) or normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
+        if stored.duplicate:  # a retry: the first delivery's replies again (once it has been answered)
+            await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
+            replayed = await asyncio.to_thread(self._replies_to, stored.message_id)
+            return Outcome(replies=replayed, lang=lang, duplicate=True, conversation_id=stored.conversation_id)
+        drained = await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
+        return await asyncio.to_thread(self._outcome, stored, lang, drained, replied_inline)
 
-class _Turn:
-    """The decisions of one turn; collects replies and updates the conversation."""
+    async def drain(self, conversation_id: int, *, wait: float = 0.0, owner: str | None = None) -> bool:
+        """Process the conversation's waiting messages in order and send their replies, under its lease.
 
-    def __init__(self, engine: Engine, session: Session, conversation: Conversation, inbound: Inbound,
-                 parse: Parse | None, nlu_down: bool):
-        self.engine = engine
-        self.session = session
-        self.conv = conversation
-        self.inbound = inbound
-        self.parse = parse
-        self.nlu_down = nlu_down
-        self.replies: list[Reply] = []
-        self.intent: str | None = parse.intent if parse else None
-        self.confidence: float | None = parse.confidence if parse else None
-        self.forgotten = False
-        self.ask_language = False
-        self.lang = self._language()
-
-    # ---------------------------------------------------------------- language
-    def _language(self) -> str:
-        conv, inbound = self.conv, self.inbound
-        explicit = normalise_language(inbound.lang)
-        if explicit:
-            conv.lang, conv.lang_chosen = explicit, True
-            return explicit
-        if inbound.kind == Kind.button and (inbound.payload or "").startswith("lang:"):
-            chosen = normalise_language(inbound.payload.split(":", 1)[1])
-            if chosen:
-                conv.lang, conv.lang_chosen = chosen, True
-                return chosen
-        if conv.lang_chosen and conv.lang:
-            return conv.lang
-        client = normalise_language(inbound.client_language)
-        text = inbound.text if inbound.kind == Kind.text else None
-        if text and not text.lstrip().startswith("/") and not conv.pending_slot:
-            detection = langdetect.detect(text, client_language=client, previous=conv.lang)
-            if detection.lang:
-                conv.lang = detection.lang
-            elif conv.lang is None:
-                conv.lang = max(detection.scores, key=detection.scores.get)
-                self.ask_language = client is None
-        if conv.lang is None:
-            conv.lang = client or DEFAULT_LANGUAGE
-            self.ask_language = client is None
-        return conv.lang
-
-    def t(self, message: str, **values: object) -> str:
-        return t(self.lang, message, **values)
-
-    # ---------------------------------------------------------------- dispatch
-    def run(self) -> None:
-        kind = self.inbound.kind
-        if kind == Kind.follow:
-            self._greet()
-        elif kind == Kind.unfollow:
-            return
-        elif kind == Kind.button:
-            self._button(self.inbound.payload or "")
-        elif kind != Kind.text or not (self.inbound.text or "").strip():
-            self.replies.append(Reply(self.t(messages.NON_TEXT), self._menu_buttons()))
-        elif self.inbound.text.lstrip().startswith("/"):
-            self._command(self.inbound.text.strip().split()[0].lower())
-        else:
-            self._text(self.inbound.text)
-        if self.ask_language and not self.conv.lang_chosen and not self.forgotten:
-            self.replies.append(Reply(t(DEFAULT_LANGUAGE, messages.CHOOSE_LANGUAGE), self._language_buttons()))
-
-    def _command(self, command: str) -> None:
-        command = command.split("@")[0]
-        if command == "/start":
-            self._greet()
-        elif command == "/language":
-            self.replies.append(Reply(self.t(messages.CHOOSE_LANGUAGE), self._language_buttons()))
-            self.ask_language = False
-        elif command == "/human":
-            self._handoff(Priority.medium)
-        elif command == "/forget":
-            self.conv.pending_slot = "forget_confirm"
-            self.replies.append(Reply(self.t(messages.FORGET_CONFIRM), (
-                Button(self.t(messages.BUTTON_YES_DELETE), "forget:yes"), Button(self.t(messages.BUTTON_NO), "forget:no"),
-            )))
-        else:
-            self.replies.append(Reply(self.t(messages.HELP), self._menu_buttons()))
-
-    def _button(self, payload: str) -> None:
-        action, _, arg = payload.partition(":")
-        if action == "lang":
-            self.replies.append(Reply(self.t(messages.LANGUAGE_SET)))
-            self.replies.append(Reply(self.t(messages.MENU), self._menu_buttons()))
-        elif action == "topic" and arg in TOPICS:
-            self._clear_slots()
-            self.intent, self.confidence = arg, 1.0
-            self._intent(arg, entities=None, text="")
-        elif action == "more" and arg in TOPICS:
-            entry = knowledge_service.get_entry(session=self.session, topic=arg, lang=self.lang)
-            text = entry.more if entry and entry.more else self.t(messages.NO_MORE)
-            self.replies.append(Reply(text, self._answer_buttons(arg, more=False)))
-        elif action == "human":
-            self._handoff(Priority.medium)
-        elif action == "menu":
-            self._clear_slots()
-            self.replies.append(Reply(self.t(messages.MENU), self._menu_buttons()))
-        elif action == "period" and arg in wages.PayPeriod.__members__:
-            self._set_slot("period", arg)
-            self._wage_check_continue()
-        elif action == "forget":
-            if arg == "yes":
-                self._forget()
-            else:
-                self.conv.pending_slot = None
-                self.replies.append(Reply(self.t(messages.FORGET_CANCELLED)))
-        else:
-            self.replies.append(Reply(self.t(messages.MENU), self._menu_buttons()))
-
-    def _text(self, text: str) -> None:
-        if danger.is_danger(text):
-            self.intent = "emergency"
-            self._emergency()
-            return
-        if self.conv.pending_slot and self._fill_pending(text):
-            return
-        if self.nlu_down or self.parse is None:
-            self.replies.append(Reply(self.t(messages.NLU_DOWN), self._menu_buttons()))
-            return
-        parse = self.parse
-        if is_emergency(parse, self.engine.settings.nlu_emergency_floor):
-            self.intent = "emergency"
-            self._emergency()
-            return
-        if parse.intent is None or parse.confidence < self.engine.settings.nlu_threshold:
-            self.conv.misses = (self.conv.misses or 0) + 1
-            if self.conv.misses >= 2:
-                self.replies.append(Reply(self.t(messages.OFFER_HUMAN), (
-                    Button(self.t(messages.BUTTON_HUMAN), "human"), Button(self.t(messages.BUTTON_TOPICS), "menu"),
-                )))
-            else:
-                self.replies.append(Reply(self.t(messages.CLARIFY), self._clarify_buttons(parse)))
-            return
-        self.conv.misses = 0
-        self._intent(parse.intent, entities=parse, text=text)
-
-    def _intent(self, intent: str, *, entities: Parse | None, text: str) -> None:
-        self.conv.last_topic = intent if intent in TOPICS else self.conv.last_topic
-        if intent == "greet":
-            self._greet()
-        elif intent == "goodbye":
-            self.replies.append(Reply(self.t(messages.GOODBYE)))
-        elif intent == "thanks":
-            self.replies.append(Reply(self.t(messages.THANKS), (Button(self.t(messages.BUTTON_TOPICS), "menu"),)))
-        elif intent == "out_of_scope":
-            self.replies.append(Reply(self.t(messages.OUT_OF_SCOPE), self._menu_buttons()))
-        elif intent == "emergency":
-            self._emergency()
-        elif intent == "talk_to_human":
-            self._handoff(Priority.medium)
-        elif intent == "minimum_wage":
-            self._clear_slots()
-            self._set_slot("prefecture", self._prefecture(entities, text))
-            self._minimum_wage()
-        elif intent == "wage_check":
-            self._clear_slots()
-            self._collect_wage_slots(entities, text)
-            self._wage_check_continue()
-        elif intent in TOPICS:
-            self._topic(intent)
-        else:
-            self.replies.append(Reply(self.t(messages.MENU), self._menu_buttons()))
-
-    # ---------------------------------------------------------------- slots
-    def _clear_slots(self) -> None:
-        self.conv.pending_slot = None
-        self.conv.pending_topic = None
-        self.conv.slots = {}
-
-    def _set_slot(self, name: str, value: object) -> None:
-        if value is not None:
-            self.conv.slots = {**(self.conv.slots or {}), name: str(value)}
-
-    def _set_hours(self, hours: Decimal | None) -> None:
-        """Working hours as trainees give them: up to 24 is per day, more is per month."""
-        if hours is not None:
-            self._set_slot("hours_per_day" if hours <= 24 else "hours_per_month", hours)
-
-    def _prefecture(self, parse: Parse | None, text: str) -> str | None:
-        entity = parse.first("prefecture") if parse else None
-        for candidate in ((entity.value, entity.text) if entity else ()):
-            found = prefectures.resolve(candidate)
-            if found:
-                return found
-        return prefectures.find_in_text(text) if text else None
-
-    def _collect_wage_slots(self, parse: Parse | None, text: str) -> None:
-        amount_entity = parse.first("amount_yen") if parse else None
-        amount = None
+        Returns False when another holder has the lease for longer than `wait` seconds (that holder, or
+        the worker after it, will process what we stored). A failure stops the drain: the messages after
+        it wait their turn, so one trainee's messages are always answered in order.
+        """
+        owner = owner or secrets.token_hex(8)
+        lease = self.settings.worker_lease_seconds
+        deadline = time.monotonic() + wait
+        while not await asyncio.to_thread(self._in_session, conversations.acquire_lease,
+                                          conversation_id=conversation_id, owner=owner, seconds=lease):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
         try:
-            if amount_entity:
-                amount = wages.parse_amount(amount_entity.text)
-        except wages.AmountError:
-            amount = None
-        if amount is None and text:
-            try:
-                amount = wages.find_amount(text)
-            except wages.AmountError:
-                amount = None
-        self._set_slot("amount", amount)
-        period_entity = parse.first("pay_period") if parse else None
-        period = wages.parse_period(period_entity.value) if period_entity else None
-        if period is None and text:
-            period = wages.parse_period(text)
-        self._set_slot("period", period.value if period else None)
-        hours_entity = parse.first("hours") if parse else None
-        hours = None
-        if hours_entity:
-            try:
-                hours = wages.parse_hours(hours_entity.text)
-            except wages.AmountError:
-                hours = None
-        if hours is None and text:
-            hours = wages.find_hours(text)
-        self._set_hours(hours)
-        self._set_slot("prefecture", self._prefecture(parse, text))
-
-    def _fill_pending(self, text: str) -> bool:
-        """Try the text as the answer to the pending question; False when it is something else."""
-        slot, topic = self.conv.pending_slot, self.conv.pending_topic
-        if slot == "forget_confirm":
-            self.conv.pending_slot = None
-            if danger.normalise(text) in YES_WORDS:
-                self._forget()
-                return True
-            self.replies.append(Reply(self.t(messages.FORGET_CANCELLED)))
-            return False
-        parse = self.parse
-        other_intent = (
-            parse is not None and parse.intent not in (None, topic, "wage_check", "minimum_wage")
-            and parse.confidence >= max(0.8, self.engine.settings.nlu_threshold)
-        )
-        if slot == "prefecture":
-            found = prefectures.resolve(text) or self._prefecture(parse, text)
-            if found:
-                self._set_slot("prefecture", found)
-                self._continue(topic)
-                return True
-            return self._not_an_answer(other_intent, Reply(self.t(messages.UNKNOWN_PREFECTURE)))
-        if slot == "amount":
-            try:
-                amount = wages.find_amount(text)
-            except wages.AmountError:
-                amount = None
-            if amount is not None:
-                self._collect_wage_slots(parse, text)
-                self._wage_check_continue()
-                return True
-            return self._not_an_answer(other_intent, Reply(self.t(messages.BAD_AMOUNT)))
-        if slot == "period":
-            period = wages.parse_period(text)
-            if period is not None:
-                self._set_slot("period", period.value)
-                self._set_hours(wages.find_hours(text))
-                self._wage_check_continue()
-                return True
-            return self._not_an_answer(other_intent, Reply(self.t(messages.ASK_PERIOD), self._period_buttons()))
-        self._clear_slots()
-        return False
-
-    def _not_an_answer(self, other_intent: bool, ask_again: Reply) -> bool:
-        """A message that doesn't answer the pending question: a new topic drops it, anything else re-asks."""
-        if other_intent:
-            self._clear_slots()
-            return False
-        self.replies.append(ask_again)
+            while True:
+                loaded = await asyncio.to_thread(self._next, conversation_id, owner)
+                if loaded is None:
+                    break
+                message_id, item = loaded
+                ok = await self._process(message_id, item)
+                await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
+                if not ok:
+                    return True
+            await self._send_pending(conversation_id)
+        finally:
+            await asyncio.to_thread(self._in_session, conversations.release_lease,
+                                    conversation_id=conversation_id, owner=owner)
         return True
 
-    def _continue(self, topic: str | None) -> None:
-        if topic == "wage_check":
-            self._wage_check_continue()
-        else:
-            self._minimum_wage()
+    def _next(self, conversation_id: int, owner: str) -> tuple[int, _Loaded] | None:
+        with self.session_factory() as session:
+            message = conversations.next_received(session=session, conversation_id=conversation_id)
+            if message is None:
+                return None
+            conversations.acquire_lease(session=session, conversation_id=conversation_id, owner=owner,
+                                        seconds=self.settings.worker_lease_seconds)  # renew for this turn
+            conversation = session.get(Conversation, conversation_id)
+            return message.id, _Loaded(conversations.inbound_of(message, conversation), message.urgent, conversation_id)
 
-    # ---------------------------------------------------------------- answers
-    def _greet(self) -> None:
-        self.replies.append(Reply(self.t(messages.GREETING), self._menu_buttons()))
-        if not self.conv.lang_chosen:
-            self.replies.append(Reply(self.t(messages.CHOOSE_LANGUAGE), self._language_buttons()))
-            self.ask_language = False
+    async def _process(self, message_id: int, item: _Loaded) -> bool:
+        """One turn: danger words answer at once; anything else asks the NLU (outside any transaction)."""
+        parse, down = None, False
+        if needs_nlu(item.inbound, item.urgent):
+            try:
+                parse = await self.nlu.parse(item.inbound.text)
+            except NluUnavailable:
+                logger.error("NLU unavailable for conversation %s", item.conversation_id)
+                down = True
+        try:
+            goodbye = await asyncio.to_thread(self._run_turn, message_id, item.inbound, parse, down)
+        except Exception as exc:
+            logger.exception("processing message %s failed", message_id)
+            await asyncio.to_thread(self._failed, message_id, f"{type(exc).__name__}: {exc}")
+            return False
+        if goodbye is not None:
+            await self._say_goodbye(message_id, item.inbound, goodbye)
+        return True
 
-    def _topic(self, topic: str) -> None:
-        entry = knowledge_service.get_entry(session=self.session, topic=topic, lang=self.lang)
-        if entry is None:
-            self.replies.append(Reply(self.t(messages.MENU), self._menu_buttons()))
+    async def _say_goodbye(self, message_id: int, inbound: Inbound, goodbye: list[Reply]) -> None:
+        """The replies after /forget: sent once, best effort, or handed to the caller waiting inline."""
+        sender = self.senders.get(inbound.channel)
+        if sender is None:
+            self._forgotten[message_id] = goodbye
+            while len(self._forgotten) > 1000:
+                self._forgotten.pop(next(iter(self._forgotten)))
             return
-        body = entry.answer
-        contacts = self._contacts_text(topic)
-        if contacts:
-            body += "\n\n" + contacts
-        body += "\n\n" + self._sources_line(entry.sources)
-        self.replies.append(Reply(body, self._answer_buttons(topic, more=bool(entry.more)), title=entry.title))
+        for reply in goodbye:
+            try:
+                await sender.send(inbound.user_id, reply)
+            except SendFailed as exc:
+                logger.warning("the reply after /forget could not be sent: %s", exc)
 
-    def _minimum_wage(self) -> None:
-        prefecture = (self.conv.slots or {}).get("prefecture")
-        if not prefecture:
-            self.conv.pending_slot, self.conv.pending_topic = "prefecture", "minimum_wage"
-            self.replies.append(Reply(self.t(messages.ASK_PREFECTURE)))
-            return
-        self._clear_slots()
-        today = self.engine.today()
-        rate = knowledge_service.rate_on(session=self.session, prefecture=prefecture, on=today)
-        if rate is None:
-            self._topic("minimum_wage")
-            return
-        lines = [self.t(messages.MINIMUM_WAGE_RATE, prefecture=prefecture, amount=yen(rate.yen_per_hour, self.lang),
-                        date=date(rate.effective_from, self.lang))]
-        upcoming = self.session.scalar(
-            select(MinimumWage).where(MinimumWage.prefecture == prefecture, MinimumWage.effective_from > today)
-            .order_by(MinimumWage.effective_from)
-        )
-        if upcoming is not None:
-            lines.append(self.t(messages.MINIMUM_WAGE_UPCOMING, amount=yen(upcoming.yen_per_hour, self.lang),
-                                date=date(upcoming.effective_from, self.lang)))
-        if rate.possibly_outdated:
-            lines.append(self.t(messages.RATE_MAY_BE_OUTDATED, year=rate.fiscal_year))
-        lines.append(self._sources_line(list(rate.sources)))
-        buttons = (
-            Button(self.t(messages.TOPIC_NAMES["wage_check"]), "topic:wage_check"),
-            Button(self.t(messages.BUTTON_MORE), "more:minimum_wage"),
-            Button(self.t(messages.BUTTON_HUMAN), "human"),
-        )
-        self.replies.append(Reply("\n".join(lines), buttons, title=self.t(messages.TOPIC_NAMES["minimum_wage"])))
-
-    def _wage_check_continue(self) -> None:
-        slots = self.conv.slots or {}
-        amount = Decimal(slots["amount"]) if "amount" in slots else None
-        period = wages.PayPeriod(slots["period"]) if "period" in slots else None
-        missing = wages.missing_inputs(amount=amount, period=period, prefecture=slots.get("prefecture"))
-        self.conv.pending_topic = "wage_check"
-        if missing:
-            self.conv.pending_slot = missing[0]
-            question = {"amount": messages.ASK_AMOUNT, "period": messages.ASK_PERIOD, "prefecture": messages.ASK_PREFECTURE}
-            buttons = self._period_buttons() if missing[0] == "period" else ()
-            self.replies.append(Reply(self.t(question[missing[0]]), buttons))
-            return
-        self._clear_slots()
-        result = knowledge_service.check_wage(
-            session=self.session, amount=amount, period=period, prefecture=slots["prefecture"], on=self.engine.today(),
-            hours_per_month=slots.get("hours_per_month"), hours_per_day=slots.get("hours_per_day"),
-        )
-        if result.missing:  # no rate known for that date
-            self._topic("wage_check")
-            return
-        m = result.minimum
-        values = dict(
-            hourly=yen(result.hourly_equivalent, self.lang), prefecture=m.prefecture,
-            minimum=yen(m.yen_per_hour, self.lang), date=date(m.effective_from, self.lang),
-        )
-        if result.verdict == wages.Verdict.below:
-            lines = [self.t(messages.VERDICT_BELOW, **values,
-                            shortfall_hour=yen(result.shortfall_per_hour, self.lang, decimals=result.shortfall_per_hour % 1 != 0),
-                            shortfall_month=yen(result.shortfall_per_month, self.lang))]
-        else:
-            lines = [self.t(messages.VERDICT_OK, **values)]
-        if "legal_max_monthly_hours" in result.assumptions:  # also behind the monthly shortfall of hourly pay
-            lines.append(self.t(messages.ASSUMED_MONTHLY_HOURS, hours=str(wages.LEGAL_MAX_MONTHLY_HOURS)))
-        if "legal_max_daily_hours" in result.assumptions:
-            lines.append(self.t(messages.ASSUMED_DAILY_HOURS))
-        if m.possibly_outdated:
-            lines.append(self.t(messages.RATE_MAY_BE_OUTDATED, year=m.fiscal_year))
-        lines.append(self.t(messages.COMPARE_NOTE))
-        if result.verdict == wages.Verdict.below:
-            lines.append(self.t(messages.UNDERPAID_ADVICE))
-            contacts = self._contacts_text("wage_check", header=False)
-            if contacts:
-                lines.append(contacts)
-        self.replies.append(Reply("\n\n".join(lines), self._answer_buttons("wage_check", more=True),
-                                  title=self.t(messages.TOPIC_NAMES["wage_check"])))
-
-    def _emergency(self) -> None:
-        self._clear_slots()
-        text = self.t(messages.EMERGENCY)
-        contacts = self._contacts_text("emergency", skip={"police_110", "ambulance_119"})
-        if contacts:
-            text += "\n\n" + contacts
-        self.replies.append(Reply(text, (Button(self.t(messages.BUTTON_HUMAN), "human"),)))
-        self._open_handoff(Priority.urgent)
-        self.replies.append(Reply(self.t(messages.HANDOFF_URGENT)))
-
-    def _handoff(self, priority: Priority) -> None:
-        self._clear_slots()
-        self.intent = self.intent or "talk_to_human"
-        self._open_handoff(priority)
-        text = self.t(messages.HANDOFF_STARTED)
-        contacts = self._contacts_text("talk_to_human", skip={"police_110", "ambulance_119"})
-        if contacts:
-            text += "\n\n" + contacts
-        self.replies.append(Reply(text))
-
-    def _open_handoff(self, priority: Priority) -> None:
-        conv = self.conv
-        order = list(Priority)
-        if conv.status != ConversationStatus.open:
-            conv.status = ConversationStatus.open
-            conv.handoff_requested_at = dt.datetime.now(dt.UTC)
-            conv.priority = priority
-        elif conv.priority is None or order.index(Priority(conv.priority)) < order.index(priority):
-            conv.priority = priority
-
-    def _forget(self) -> None:
-        conv = self.conv
-        count = self.session.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conv.id))
-        self.session.execute(delete(Message).where(Message.conversation_id == conv.id))
-        self.session.delete(conv)
-        self.forgotten = True
-        self.replies.append(Reply(self.t(messages.FORGET_DONE, count=count)))
-
-    # ---------------------------------------------------------------- rendering helpers
-    def _contacts_text(self, topic: str, *, header: bool = True, skip: set[str] = frozenset()) -> str:
-        keys = knowledge_service.topic_contact_keys(session=self.session, key=topic)
-        contacts = [c for c in knowledge_service.contacts_for(session=self.session, keys=keys, lang=self.lang)
-                    if c.key not in skip]
-        lines = [line for c in contacts[:4] if (line := self._contact_line(c))]
-        if not lines:
-            return ""
-        return "\n".join(([self.t(messages.CONTACTS_HEADER)] if header else []) + lines)
-
-    def _contact_line(self, contact: Contact) -> str:
-        name = contact.name.get(self.lang) or contact.name.get("en") or contact.key
-        phones = [p for p in contact.phones if p.get("language") in (self.lang, None)]
-        if not phones:
-            phones = [p for p in contact.phones if p.get("language") == "en"][:1]
-        parts = []
-        for phone in phones[:2]:
-            part = phone["number"]
-            hours = (phone.get("hours") or {}).get(self.lang) if isinstance(phone.get("hours"), dict) else None
-            if hours:
-                part += f" ({hours})"
-            if phone.get("free"):
-                part += f", {self.t(messages.FREE_CALL)}"
-            if not phone.get("verified", True):
-                part += f" ({self.t(messages.NOT_CONFIRMED)})"
-            parts.append(part)
-        if not parts and contact.web:
-            parts.append(contact.web)
-        return f"• {name}: " + "; ".join(parts) if parts else ""
-
-    def _sources_line(self, sources: list[dict]) -> str:
-        names = []
-        for source in sources[:2]:
-            label = source.get("publisher") or source.get("title") or ""
-            if source.get("date"):
-                label += f" ({source['date']})"
-            names.append(label)
-        return self.t(messages.SOURCES_HEADER) + " " + "; ".join(n for n in names if n)
-
-    def _menu_buttons(self) -> tuple[Button, ...]:
-        return tuple(Button(self.t(messages.TOPIC_NAMES[topic]), f"topic:{topic}") for topic in MENU_ORDER)
-
-    def _clarify_buttons(self, parse: Parse | None) -> tuple[Button, ...]:
-        ranked = [name for name, _ in (parse.ranking if parse else ()) if name in TOPICS][:3]
-        rest = [topic for topic in MENU_ORDER if topic not in ranked][: 6 - len(ranked)]
-        buttons = [Button(self.t(messages.TOPIC_NAMES[topic]), f"topic:{topic}") for topic in ranked + rest]
-        return tuple(buttons + [Button(self.t(messages.BUTTON_HUMAN), "human")])
-
-    def _answer_buttons(self, topic: str, *, more: bool) -> tuple[Button, ...]:
-        buttons = [Button(self.t(messages.BUTTON_MORE), f"more:{topic}")] if more else []
-        buttons += [Button(self.t(messages.BUTTON_HUMAN), "human"), Button(self.t(messages.BUTTON_TOPICS), "menu")]
-        return tuple(buttons)
-
-    def _period_buttons(self) -> tuple[Button, ...]:
-        return (
-            Button(self.t(messages.BUTTON_HOUR), "period:hour"),
-            Button(self.t(messages.BUTTON_DAY), "period:day"),
-            Button(self.t(messages.BUTTON_MONTH), "period:month"),
-        )
+    def _run_turn(self, message_id: int, inbound: Inbound, parse: Parse | None, down: bool) -> list[Reply] | None:
+        """Decide and store the turn in one transaction; returns the replies only when the trainee's data
+        was just deleted (they are sent, but not stored)."""
+        with self.session_factory() as session:
+            message = session.get(Message, message_id)
+            conv = session.get(Conversation, message.conversation_id)
+            inbound = self._numbered_choice(session, conv, message, inbound)
+            turn = Turn(session=session, conv=conv, inbound=inbound, parse=parse, nlu_down=down,
+                        settings=self.settings, today=self.today(), urgent=message.urgent,
+                        intent=parse.intent if parse else None, confidence=parse.confidence if parse else None)
+            choice = decisions.choose_language(inbound, current=conv.lang, chosen=conv.lang_chosen,
+                                               pending_slot=conv.pending_slot)
+            conv.lang, conv.lang_chosen, turn.ask_language, turn.lang = choice.lang, choice.chosen, choice.ask, choice.lang
+            dispatch(turn)
+            if turn.forgotten:  # nothing of the trainee is kept, not even the goodbye
+                session.commit()
+                return turn.replies
+            conversations.mark_processed(message=message, intent=turn.intent, confidence=turn.confidence)
+            conversations.record_replies(session=session, conversation=conv, reply_to=message, replies=turn.replies,
+                                         urgent=turn.urgent)
+            session.commit()
 
     @staticmethod
-    def _language_buttons() -> tuple[Button, ...]:
-        return tuple(Button(LANGUAGE_NAMES[lang], f"lang:{lang}") for lang in LANGUAGES)
+    def _numbered_choice(session: Session, conv: Conversation, message: Message, inbound: Inbound) -> Inbound:
+        """On channels that number their buttons, a message of just a number presses that button."""
+        if conv.channel not in NUMBERED_BUTTON_CHANNELS or inbound.kind != Kind.text:
+            return inbound
+        match = _CHOICE.fullmatch(inbound.text or "")
+        if not match:
+            return inbound
+        offered = conversations.offered_buttons(session=session, conversation_id=conv.id, before_message_id=message.id)
+        number = int(match.group(1))
+        if not 1 <= number <= len(offered):
+            return inbound
+        return dataclasses.replace(inbound, kind=Kind.button, payload=offered[number - 1]["payload"], text=None)
+
+    def _failed(self, message_id: int, error: str) -> None:
+        """Count a failed attempt; after the last one, give up and tell the trainee where to call."""
+        with self.session_factory() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                return
+            dead = conversations.record_processing_failure(
+                message=message, error=error, max_attempts=self.settings.outbox_max_attempts,
+                backoff=dt.timedelta(seconds=self.settings.outbox_backoff_seconds))
+            if dead:
+                conv = session.get(Conversation, message.conversation_id)
+                logger.error("message %s is dead after %d attempts; the trainee gets an apology",
+                             message_id, message.attempts)
+                conversations.record_replies(session=session, conversation=conv, reply_to=message,
+                                             replies=[replies.processing_failed(session, conv.lang or DEFAULT_LANGUAGE)],
+                                             urgent=message.urgent)
+            session.commit()
+
+    # ------------------------------------------------------------------ sending
+    async def _send_pending(self, conversation_id: int) -> None:
+        """Send the conversation's unsent replies in order, through its channel's sender (if it has one)."""
+        batch = await asyncio.to_thread(self._pending, conversation_id)
+        if batch is None:
+            return
+        sender, user_id, rows = batch
+        for outbound_id, reply, first_number in rows:
+            try:
+                await sender.send(user_id, reply, first_number=first_number)
+            except SendFailed as exc:
+                logger.error("sending reply %s of conversation %s failed: %s", outbound_id, conversation_id, exc)
+                rest = [row[0] for row in rows[rows.index((outbound_id, reply, first_number)):]]
+                await asyncio.to_thread(self._send_failed, outbound_id, str(exc), exc.retryable,
+                                        rest if exc.rest_too else [outbound_id])
+                if exc.retryable or exc.rest_too:
+                    return  # the later replies wait: they make sense only after this one
+                continue
+            await asyncio.to_thread(self._in_session, conversations.mark_sent, ids=[outbound_id])
+
+    def _pending(self, conversation_id: int) -> tuple[Sender, str, list[tuple[int, Reply, int]]] | None:
+        with self.session_factory() as session:
+            conv = session.get(Conversation, conversation_id)
+            if conv is None:
+                return None
+            sender = self.senders.get(conv.channel)
+            if sender is None:
+                return None
+            rows = conversations.pending_outbound(session=session, conversation_id=conversation_id)
+            out = [(m.id, conversations.reply_of(m), 1 + conversations.buttons_before(session=session, message=m))
+                   for m in rows]
+            return (sender, conv.channel_user_id, out) if out else None
+
+    def _send_failed(self, outbound_id: int, error: str, retryable: bool, ids: list[int]) -> None:
+        with self.session_factory() as session:
+            for message in session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
+                status = conversations.record_send_failure(
+                    message=message, error=error, retryable=retryable,
+                    max_attempts=self.settings.outbox_max_attempts,
+                    backoff=dt.timedelta(seconds=self.settings.outbox_backoff_seconds))
+                if status == MessageStatus.dead:
+                    logger.error("reply %s is dead after %d attempts", message.id, message.attempts)
+            session.commit()
+
+    # ------------------------------------------------------------------ the worker
+    async def run_due(self, *, limit: int = 20) -> int:
+        """One worker tick: claim conversations with due work (urgent first) and drain each. Returns how many."""
+        owner = secrets.token_hex(8)
+        claimed = await asyncio.to_thread(
+            self._in_session, conversations.claim_due, owner=owner, seconds=self.settings.worker_lease_seconds,
+            send_channels=list(self.senders), limit=limit)
+        for conversation_id in claimed:
+            try:
+                await self.drain(conversation_id, owner=owner)
+            except Exception:
+                logger.exception("worker: draining conversation %s failed", conversation_id)
+        return len(claimed)
+
+    async def run_worker(self, *, stop: asyncio.Event) -> None:
+        """Tick every `worker_poll_seconds` until `stop` is set (one per app process)."""
+        while not stop.is_set():
+            try:
+                busy = await self.run_due()
+            except Exception:
+                logger.exception("worker tick failed")
+                busy = 0
+            if not busy:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+                except TimeoutError:
+                    pass
+
+    # ------------------------------------------------------------------ outcomes
+    def _replies_to(self, message_id: int) -> list[Reply]:
+        with self.session_factory() as session:
+            return [conversations.reply_of(m) for m in conversations.replies_to(session=session, message_id=message_id)]
+
+    def _outcome(self, stored: conversations.Stored, lang: str, drained: bool, replied_inline: bool) -> Outcome:
+        """What this message got: its replies (for channels without a sender, every reply still waiting
+        for the trainee, oldest first, now counted as sent), its intent, and the open handoff's public id."""
+        with self.session_factory() as session:
+            message = session.get(Message, stored.message_id)
+            conv = session.get(Conversation, stored.conversation_id)
+            if message is None or conv is None:  # forgotten in this turn
+                return Outcome(replies=self._forgotten.pop(stored.message_id, []), lang=lang)
+            lang = conv.lang or lang
+            if message.status != MessageStatus.processed:  # failed (will be retried) or another holder has it
+                return Outcome(replies=[replies.error(lang)], lang=lang, conversation_id=conv.id)
+            if conv.channel in self.senders or not replied_inline:
+                rows = conversations.replies_to(session=session, message_id=message.id)
+            else:
+                rows = conversations.pending_outbound(session=session, conversation_id=conv.id)
+                conversations.mark_sent(session=session, ids=[m.id for m in rows])
+            handoff = (conversations.active_handoff(session=session, conversation_id=conv.id)
+                       if conv.status == ConversationStatus.open else None)
+            outcome = Outcome(
+                replies=[conversations.reply_of(m) for m in rows], lang=lang, intent=message.intent,
+                confidence=message.confidence, handoff_id=handoff.public_id if handoff else None,
+                outbound_ids=[m.id for m in rows], conversation_id=conv.id,
+            )
+            session.commit()
+            return outcome

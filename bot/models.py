@@ -35,7 +35,22 @@ class MessageStatus(enum.StrEnum):
     processed = "processed"
     pending = "pending"  # outbound, not yet sent
     sent = "sent"
-    failed = "failed"
+    failed = "failed"  # outbound: will be retried at `next_attempt_at`, or refused for good when that is empty
+    dead = "dead"  # gave up after the bounded number of attempts (counted on /health, logged at error)
+
+
+class HandoffStatus(enum.StrEnum):
+    waiting = "waiting"
+    claimed = "claimed"
+    closed = "closed"
+    returned = "returned"
+
+
+class HandoffReason(enum.StrEnum):
+    asked = "asked"  # the trainee asked for a person
+    misses = "misses"  # two misses in a row, then the trainee accepted the offer
+    emergency = "emergency"
+    offered = "offered"  # offered by the bot
 
 
 class Conversation(Base):
@@ -60,10 +75,17 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.pending)
     priority: Mapped[str | None] = mapped_column(String(16), nullable=True)
     handoff_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Per-conversation lease: whoever holds it (a random token per drain) processes and sends this
+    #: trainee's messages, one at a time and in order, in whatever process it runs.
+    lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True
+    )
+    handoffs: Mapped[list[Handoff]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -75,6 +97,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "channel_message_id", name="uq_message_channel_message_id"),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
+        Index("ix_message_status_next_attempt", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +107,8 @@ class Message(Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     direction: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(16), default="text")
+    #: Outbound: the reply's title (shown bold where the channel can); the text is the body.
+    title: Mapped[str | None] = mapped_column(String(256), nullable=True)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     buttons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     status: Mapped[str] = mapped_column(String(16))
@@ -91,9 +116,37 @@ class Message(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Inbound: danger words in the text (checked when it is stored). Outbound: a reply of an emergency turn.
+    #: Urgent rows are processed and sent first.
+    urgent: Mapped[bool] = mapped_column(default=False)
+    #: When the worker may pick the row up (again): a grace period after storing, then backoff after failures.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Outbound: the inbound message this reply answers (a retried web POST gets these again).
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), nullable=True,
+                                                    index=True)
+    #: Inbound: what the channel said about the language (client language code, an explicit choice).
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Handoff(Base):
+    """A request for a human volunteer: its own record with a random public id (never the primary key)."""
+
+    __tablename__ = "handoff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    lang: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=HandoffStatus.waiting)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
 
 
 class ChannelCredential(Base):

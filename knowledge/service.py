@@ -123,3 +123,35 @@ def contacts_for(*, session: Session, keys: list[str], lang: str) -> list[Contac
         elif key in everything:
             chosen.append(everything[key])
     return list(dict.fromkeys(chosen))
+
+
+def next_rate(*, session: Session, prefecture: str, after: dt.date) -> MinimumWage | None:
+    """The next minimum wage of `prefecture` that takes effect after `after` (a revision already decided), if any."""
+    return session.scalar(
+        select(MinimumWage)
+        .where(MinimumWage.prefecture == prefecture, MinimumWage.effective_from > after)
+        .order_by(MinimumWage.effective_from)
+    )
+
+
+def topic_contacts(*, session: Session, topic: str, lang: str) -> list[Contact]:
+    """The contacts a topic shows under its answer, in order, loading only those ("embassy" → the trainee's)."""
+    keys = topic_contact_keys(session=session, key=topic)
+    if not keys:
+        return []
+    nationality = EMBASSY_NATIONALITY.get(lang)
+    named = [k for k in keys if k != "embassy"]
+    query = select(Contact).where(Contact.key.in_(named))
+    if "embassy" in keys and nationality:
+        query = select(Contact).where(
+            Contact.key.in_(named) | ((Contact.kind == "embassy") & (Contact.nationality == nationality))
+        )
+    found = list(session.scalars(query.order_by(Contact.id)))
+    by_key = {c.key: c for c in found}
+    chosen: list[Contact] = []
+    for key in keys:
+        if key == "embassy":
+            chosen.extend(c for c in found if c.kind == "embassy" and c.nationality == nationality)
+        elif key in by_key:
+            chosen.append(by_key[key])
+    return list(dict.fromkeys(chosen))

@@ -105,14 +105,26 @@ def bot_settings(nlu_url):
 
 
 @pytest.fixture
-def app(engine, session_factory, bot_settings):
-    """The whole FastAPI app on the test's transaction, talking to the real NLU server."""
+def today():
+    """The engine's clock; a test module that depends on the date overrides this fixture with a fixed day."""
+    return None
+
+
+@pytest.fixture
+def app(engine, session_factory, bot_settings, today):
+    """The whole FastAPI app on the test's transaction, talking to the real NLU server (no background worker:
+    tests run the worker's tick themselves)."""
     from api.config import ApiSettings
     from api.main import create_app
 
-    application = create_app(ApiSettings(_env_file=None), bot_settings=bot_settings, engine=engine)
-    application.state.session_factory = session_factory
-    return application
+    return create_app(ApiSettings(_env_file=None, worker=False), bot_settings=bot_settings, engine=engine,
+                      session_factory=session_factory, today=(lambda: today) if today else None)
+
+
+@pytest.fixture
+def bot_engine(app):
+    """The app's conversation engine."""
+    return app.state.services.engine
 
 
 @pytest.fixture
@@ -121,3 +133,11 @@ async def client(app):
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
+
+
+@pytest.fixture
+def new_client(app):
+    """Another browser: a client with its own cookie jar (`async with new_client() as c`)."""
+    import httpx
+
+    return lambda: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -2,7 +2,9 @@
 
 Mounted by `create_app` only when a bot token is set. Telegram signs nothing; it sends the secret
 given to setWebhook in `X-Telegram-Bot-Api-Secret-Token`, and anything without it is refused (403)
-before the body is read.
+before the body is read. A checked update is stored and answered 200 at once; processing and sending
+run after the answer, from the stored row (a crash in between is finished by the outbox worker).
+A failure to store answers 503, so Telegram delivers the update again.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from api.deps import Services, ServicesDep
+from api.limits import parse_json_object
 from bot.channels import telegram as telegram_channel
 from bot.config import BotSettings
 
@@ -49,19 +53,18 @@ def check_settings(settings: BotSettings) -> None:
         raise TelegramConfigError("TELEGRAM_WEBHOOK_SECRET may only hold 1-256 characters from A-Z a-z 0-9 _ -.")
 
 
-def mount(app: FastAPI, settings: BotSettings) -> None:
+def mount(app: FastAPI, services: Services) -> None:
     """Build the bot on the app's engine and add the webhook route."""
-    check_settings(settings)
-    app.state.telegram = telegram_channel.build_application(settings, app.state.engine)
-    app.state.telegram_settings = settings
+    check_settings(services.bot_settings)
+    services.telegram = telegram_channel.build_application(services.bot_settings, services.engine)
     app.include_router(router)
 
 
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[Application]:
+async def running(services: Services) -> AsyncIterator[Application]:
     """Initialise (getMe) and start the bot for the app's lifetime; register the webhook if a URL is set."""
-    application: Application = app.state.telegram
-    settings: BotSettings = app.state.telegram_settings
+    application: Application = services.telegram
+    settings = services.bot_settings
     async with application:  # initialize() … shutdown()
         await application.start()
         try:
@@ -69,7 +72,7 @@ async def running(app: FastAPI) -> AsyncIterator[Application]:
                 await _set_webhook(application, settings)
             yield application
         finally:
-            await application.stop()  # waits for replies still being sent
+            await application.stop()
 
 
 async def _set_webhook(application: Application, settings: BotSettings) -> None:
@@ -92,23 +95,25 @@ def _authorised(request: Request, settings: BotSettings) -> bool:
 
 
 @router.post("/channels/telegram/webhook")
-async def receive_update(request: Request) -> JSONResponse:
-    """One update from Telegram: checked, stored and answered by the engine; the replies go out after."""
-    if not _authorised(request, request.app.state.telegram_settings):
+async def receive_update(request: Request, services: ServicesDep, background: BackgroundTasks) -> JSONResponse:
+    """One update from Telegram: checked, stored, answered 200; processed and replied to after the answer."""
+    if not _authorised(request, services.bot_settings):
         raise HTTPException(status_code=403, detail="forbidden")
-    application: Application = request.app.state.telegram
-    try:
-        data = await request.json()
-    except ValueError:
-        raise HTTPException(status_code=400, detail="body is not JSON") from None
-    if not isinstance(data, dict):
+    application: Application = services.telegram
+    data = parse_json_object(await request.body())
+    if data is None:
         raise HTTPException(status_code=400, detail="body is not a JSON object")
     try:
         update = Update.de_json(data, application.bot)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # what PTB raises on a malformed update
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:  # a malformed update
         logger.warning("unreadable Telegram update: %s", type(exc).__name__)
         raise HTTPException(status_code=400, detail="not a Telegram update") from None
-    await application.process_update(update)
-    if telegram_channel.adapter_of(application).take_not_stored(update.update_id):
+    adapter = telegram_channel.adapter_of(application)
+    try:
+        stored = await adapter.store(update)
+    except telegram_channel.InboundNotStored:
+        logger.exception("Telegram update %s could not be stored; asking for a redelivery", update.update_id)
         return JSONResponse({"ok": False}, status_code=503)  # Telegram retries the delivery
+    if stored is not None:
+        background.add_task(adapter.answer, application.bot, update, stored)
     return JSONResponse({"ok": True})

@@ -1,27 +1,38 @@
-"""Web chat: a JSON endpoint and the small chat page at `/`."""
+"""Web chat: a JSON endpoint and the small chat page at `/`.
+
+The trainee is who their browser says: the server issues a random id in a signed, HttpOnly,
+SameSite=Strict cookie on the first message, and a `user_id` in the body is ignored. A client that
+keeps cookies keeps its conversation; one that doesn't starts a new one each time.
+"""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from itsdangerous import BadSignature
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.deps import EngineDep, ServicesDep
 from bot.schemas import Inbound, Kind
 
 router = APIRouter(tags=["web chat"])
 PAGE = Path(__file__).resolve().parent.parent / "static" / "chat.html"
+COOKIE = "trainee_chat"
+COOKIE_MAX_AGE = 180 * 24 * 3600
 
 
 class WebMessage(BaseModel):
-    user_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    model_config = ConfigDict(extra="ignore")  # an old page's `user_id` is ignored, not trusted
+
     text: str | None = Field(default=None, max_length=20_000)
     lang: str | None = Field(default=None, max_length=16)
     #: Data of a button the user pressed (instead of text).
     payload: str | None = Field(default=None, max_length=64)
-    #: A client-side id of this message: a retried POST with the same id is answered once.
-    client_message_id: str | None = Field(default=None, max_length=64)
+    #: A client-side id of this message: a retried POST with the same id gets the same replies.
+    client_message_id: str | None = Field(default=None, max_length=200)
 
 
 class WebButton(BaseModel):
@@ -39,7 +50,8 @@ class WebMeta(BaseModel):
     lang: str
     intent: str | None
     confidence: float | None
-    handoff_id: int | None
+    #: The open handoff's public id (random, opaque), or null.
+    handoff_id: str | None
     duplicate: bool = False
 
 
@@ -48,17 +60,32 @@ class WebResponse(BaseModel):
     meta: WebMeta
 
 
+def web_user(request: Request, response: Response, services) -> str:
+    """The id in the signed cookie, or a new one (set on this response)."""
+    signed = request.cookies.get(COOKIE)
+    if signed:
+        try:
+            return services.signer.unsign(signed).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            pass  # forged or from another key: a new trainee
+    user_id = "w" + secrets.token_urlsafe(18)
+    response.set_cookie(COOKIE, services.signer.sign(user_id).decode("ascii"), max_age=COOKIE_MAX_AGE,
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    return user_id
+
+
 @router.post("/channels/web/messages", response_model=WebResponse)
-async def post_message(body: WebMessage, request: Request) -> WebResponse:
+async def post_message(body: WebMessage, request: Request, response: Response, engine: EngineDep,
+                       services: ServicesDep) -> WebResponse:
     """One message from the web chat page; the replies come back in the response."""
-    engine = request.app.state.engine
+    user_id = web_user(request, response, services)
     # Client ids are only unique per browser: scope them by user for the dedupe key.
-    message_id = f"{body.user_id}:{body.client_message_id}" if body.client_message_id else None
+    message_id = f"{user_id}:{body.client_message_id}" if body.client_message_id else None
     if body.payload:
-        inbound = Inbound(channel="web", user_id=body.user_id, kind=Kind.button, payload=body.payload,
+        inbound = Inbound(channel="web", user_id=user_id, kind=Kind.button, payload=body.payload,
                           lang=body.lang, message_id=message_id)
     else:
-        inbound = Inbound(channel="web", user_id=body.user_id, kind=Kind.text, text=body.text or "",
+        inbound = Inbound(channel="web", user_id=user_id, kind=Kind.text, text=body.text or "",
                           lang=body.lang, message_id=message_id)
     outcome = await engine.handle(inbound, replied_inline=True)
     return WebResponse(

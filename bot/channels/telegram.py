@@ -2,9 +2,9 @@
 calls the engine and sends the replies as HTML messages with inline keyboards.
 
 The webhook route (`api/channels/telegram.py`) and polling (`python -m bot telegram-polling`) both use
-`build_application`. The handler stores and processes the update inline (so the webhook answers only
-once the message is in the database) and sends the replies in a background task, with retries on
-flood control and network errors; `Application.stop()` waits for those tasks.
+`build_application`. An update is stored first (the webhook answers 200 only once it is in the database,
+non-2xx when it could not be stored, so Telegram redelivers); processing and sending happen after, from
+the stored row, through the engine's outbox (`TelegramSender`): a crash in between is finished by the worker.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import functools
 import html
 import logging
 import warnings
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatMemberStatus, InlineKeyboardButtonLimit, MessageLimit, ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
 from bot import messages
 from bot.config import BotSettings
-from bot.engine import Engine
+from bot.conversations import Stored
+from bot.engine import Engine, SendFailed
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
-from bot.schemas import Inbound, Kind, Outcome, Reply
+from bot.schemas import Inbound, Kind, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ def build_application(settings: BotSettings, engine: Engine, *, polling: bool = 
         builder = builder.updater(None)
     application = builder.build()
     register_handlers(application, TelegramAdapter(engine, webhook=not polling))
+    engine.add_sender(TelegramSender(application.bot))
     return application
 
 
@@ -264,82 +265,78 @@ async def call_with_retries(request: Callable[[], Awaitable[T]]) -> T:
             await asyncio.sleep(wait)
 
 
+# ---------------------------------------------------------------------- the sender
+class TelegramSender:
+    """Sends one stored reply as HTML messages (split to Telegram's limit), with retries on flood control
+    and transient errors; what still fails is raised as SendFailed for the outbox to retry or give up."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot):
+        self.bot = bot
+
+    async def send(self, user_id: str, reply: Reply, *, first_number: int = 1) -> None:
+        try:
+            for message in render_reply(reply):
+                await call_with_retries(functools.partial(
+                    self.bot.send_message, int(user_id), message.text,
+                    parse_mode=ParseMode.HTML, reply_markup=message.reply_markup,
+                ))
+        except Forbidden as exc:  # blocked by the user, or the chat is gone: nothing else will arrive either
+            raise SendFailed(f"{type(exc).__name__}: {exc}", retryable=False, rest_too=True) from exc
+        except BadRequest as exc:  # this message can't be sent as it is; retrying won't help
+            raise SendFailed(f"{type(exc).__name__}: {exc}", retryable=False) from exc
+        except TelegramError as exc:  # network, 5xx or flood control past our patience: the outbox retries
+            raise SendFailed(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+
+
 # ---------------------------------------------------------------------- the adapter
 class TelegramAdapter:
-    """Adapts updates for the engine and delivers its replies; one per application."""
+    """Stores updates for the engine, then has them processed and answered from the store; one per application."""
 
     def __init__(self, engine: Engine, *, webhook: bool = True):
         self.engine = engine
         self.webhook = webhook
         self._pending: set[asyncio.Task] = set()
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-        self._not_stored: set[int] = set()
 
-    async def handle_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Store and process one update with the engine, then schedule its replies."""
+    async def store(self, update: Update) -> Stored | None:
+        """Store the update's message (commit); None for updates the bot ignores. Raises InboundNotStored."""
         inbound = to_inbound(update)
         if inbound is None:
             logger.debug("update %s ignored", update.update_id)
-            return
-        async with self._lock("in", inbound.user_id):  # one update per chat at a time, in arrival order
-            try:
-                outcome = await self.engine.handle(inbound)
-            except Exception as exc:
-                raise InboundNotStored(update.update_id) from exc
-        if outcome.duplicate:
+            return None
+        try:
+            return await self.engine.receive(inbound)
+        except Exception as exc:
+            raise InboundNotStored(update.update_id) from exc
+
+    async def answer(self, bot, update: Update, stored: Stored) -> None:
+        """After storing: stop the button's spinner, then process the trainee's messages and send the replies."""
+        if stored.duplicate:
             logger.info("update %s is a redelivery; not answered again", update.update_id)
             return
-        query_id = update.callback_query.id if update.callback_query is not None else None
-        coroutine = self.deliver(context.bot, int(inbound.user_id), outcome, callback_query_id=query_id)
-        task = context.application.create_task(coroutine, name=f"telegram:deliver:{update.update_id}")
+        if update.callback_query is not None:
+            try:
+                await call_with_retries(functools.partial(bot.answer_callback_query, update.callback_query.id))
+            except TelegramError as exc:  # the spinner times out on its own; the replies still go out
+                logger.warning("answerCallbackQuery failed: %s", type(exc).__name__)
+        await self.engine.drain(stored.conversation_id)
+
+    async def handle_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Polling: store the update, then answer it in a task (the next update is not held up)."""
+        stored = await self.store(update)
+        if stored is None:
+            return
+        task = context.application.create_task(self.answer(context.bot, update, stored),
+                                               name=f"telegram:answer:{update.update_id}")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def deliver(self, bot, chat_id: int, outcome: Outcome, *, callback_query_id: str | None = None) -> None:
-        """Answer the button press, send the replies in order, and record each as sent or failed."""
-        ids = list(outcome.outbound_ids)
-        sent: list[int] = []
-        failed: list[int] = []
-        error: str | None = None
-        async with self._lock("out", str(chat_id)):  # taken before any await: deliveries keep update order
-            if callback_query_id is not None:
-                try:
-                    await call_with_retries(functools.partial(bot.answer_callback_query, callback_query_id))
-                except TelegramError as exc:  # the spinner times out on its own; the replies still go out
-                    logger.warning("answerCallbackQuery failed: %s", type(exc).__name__)
-            for index, reply in enumerate(outcome.replies):
-                outbound_id = ids[index] if index < len(ids) else None
-                if error is None:
-                    try:
-                        for message in render_reply(reply):
-                            await call_with_retries(functools.partial(
-                                bot.send_message, chat_id, message.text,
-                                parse_mode=ParseMode.HTML, reply_markup=message.reply_markup,
-                            ))
-                    except TelegramError as exc:
-                        error = f"{type(exc).__name__}: {exc}"
-                        logger.error("sending reply %s to conversation %s failed: %s",
-                                     outbound_id, outcome.conversation_id, error)
-                if outbound_id is not None:
-                    (failed if error is not None else sent).append(outbound_id)
-        try:
-            if sent:
-                await asyncio.to_thread(self.engine.mark_sent, sent)
-            if failed:
-                await asyncio.to_thread(self.engine.mark_failed, failed, error)
-        except Exception:
-            logger.exception("recording the delivery of messages %s failed", sent + failed)
-        if not failed:
-            logger.info("sent %d replies for conversation %s", len(outcome.replies), outcome.conversation_id)
-
     async def report_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log the error; then apologise to the user, unless Telegram will redeliver the update."""
+        """Log the error; then apologise to the user, unless the update will be delivered again."""
         logger.error("Exception while handling an update:", exc_info=context.error)
-        if not isinstance(update, Update):
-            return
-        if isinstance(context.error, InboundNotStored) and self.webhook:
-            self._not_stored.add(update.update_id)  # the webhook route answers 503
-            return
+        if not isinstance(update, Update) or isinstance(context.error, InboundNotStored):
+            return  # not stored: polling asks for it again (the offset did not move past it)
         chat = update.effective_chat
         if chat is None:
             return
@@ -351,21 +348,7 @@ class TelegramAdapter:
         except TelegramError as exc:
             logger.warning("could not send the apology: %s", type(exc).__name__)
 
-    def take_not_stored(self, update_id: int) -> bool:
-        """True (once) when the update could not be stored and should be redelivered."""
-        if update_id in self._not_stored:
-            self._not_stored.discard(update_id)
-            return True
-        return False
-
     async def flush(self) -> None:
-        """Wait for every delivery scheduled so far."""
+        """Wait for every answer scheduled so far (polling)."""
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-    def _lock(self, direction: str, chat: str) -> asyncio.Lock:
-        key = (direction, chat)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
-        return lock

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import BotSettings
-from bot.models import ChannelCredential, Conversation, Direction, Message
-from bot.schemas import Inbound, Kind, Outcome, Reply
+from bot.engine import SendFailed
+from bot.models import ChannelCredential
+from bot.schemas import Inbound, Kind, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ MEDIA_KINDS = {
     "user_send_link": Kind.other,
     "user_send_business_card": Kind.other,
 }
-#: A reply that picks a numbered option: "2", "2.", " 2) ", full-width "２".
-_CHOICE = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
 
 
 class SignatureError(Exception):
@@ -107,6 +106,43 @@ def verify_signature(raw_body: bytes, body: dict[str, Any], header: str | None, 
         raise SignatureError("X-ZEvent-Signature does not match")
     if body_app_id != app_id:
         raise SignatureError("event for another app")
+
+
+#: The two signed fields, read from the raw bytes without parsing them (a JSON string or a bare number).
+_SIGNED_FIELD = {name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*(?:"([0-9A-Za-z_.-]{1,64})"|([0-9]{1,20}))')
+                 for name in ("app_id", "timestamp")}
+
+
+def signed_fields(raw_body: bytes) -> tuple[str, str]:
+    """`app_id` and `timestamp` as the raw body spells them (first occurrence), for checking the signature
+    before anything parses the body. Empty strings when absent."""
+    values = []
+    for name in ("app_id", "timestamp"):
+        match = _SIGNED_FIELD[name].search(raw_body)
+        values.append((match.group(1) or match.group(2)).decode("ascii") if match else "")
+    return values[0], values[1]
+
+
+def verify_raw(raw_body: bytes, header: str | None, *, app_id: str, oa_secret_key: str) -> None:
+    """Raise SignatureError unless `header` signs `raw_body` for our app; reads nothing but two fields.
+
+    After parsing, `check_signed_fields` makes sure the parsed body carries the very values we hashed.
+    """
+    if not header:
+        raise SignatureError("missing X-ZEvent-Signature")
+    body_app_id, timestamp = signed_fields(raw_body)
+    expected = expected_signature(raw_body, app_id=body_app_id, timestamp=timestamp, oa_secret_key=oa_secret_key)
+    received = "mac=" + header.strip().removeprefix("mac=").strip().lower()
+    if not hmac.compare_digest(received.encode(), expected.encode()):
+        raise SignatureError("X-ZEvent-Signature does not match")
+    if body_app_id != app_id:
+        raise SignatureError("event for another app")
+
+
+def check_signed_fields(raw_body: bytes, body: dict[str, Any]) -> None:
+    """The parsed body's app_id and timestamp are the ones the signature covered."""
+    if (_text(body.get("app_id")), _text(body.get("timestamp"))) != signed_fields(raw_body):
+        raise SignatureError("signed fields differ from the parsed body")
 
 
 def check_timestamp(body: dict[str, Any], *, now: dt.datetime | None = None) -> None:
@@ -161,44 +197,15 @@ def parse_event(body: dict[str, Any]) -> Inbound | None:
 ZALO_LANGUAGE = "vi"
 
 
-def choice_payload(session: Session, user_id: str, text: str | None) -> str | None:
-    """The payload of the button the user picked by typing its number, or None.
-
-    Zalo text has no buttons we can rely on (see `render`), so each reply lists them numbered,
-    counting on across the replies of one turn; those are the bot's messages since the user's last one.
-    """
-    match = _CHOICE.fullmatch(text or "")
-    if not match:
-        return None
-    conversation_id = session.scalar(
-        select(Conversation.id).where(Conversation.channel == CHANNEL, Conversation.channel_user_id == user_id)
-    )
-    if conversation_id is None:
-        return None
-    last_inbound = session.scalar(
-        select(func.max(Message.id)).where(Message.conversation_id == conversation_id,
-                                           Message.direction == Direction.inbound)
-    )
-    rows = session.scalars(
-        select(Message.buttons)
-        .where(Message.conversation_id == conversation_id, Message.direction == Direction.outbound,
-               Message.id > (last_inbound or 0))
-        .order_by(Message.id)
-    )
-    buttons = [button for row in rows for button in (row or [])]
-    number = int(match.group(1))
-    return buttons[number - 1]["payload"] if 1 <= number <= len(buttons) else None
-
-
 # --------------------------------------------------------------------------------------------- rendering
-def render(replies: Sequence[Reply]) -> list[str]:
+def render(replies: Sequence[Reply], *, first_number: int = 1) -> list[str]:
     """One plain text per reply: the title on its own first line, then the text, then the buttons numbered.
 
     Zalo does document a button template (`attachment.payload.buttons`, `oa.query.hide`), but what a tap
     delivers and how many buttons a message may have (4 or 5) are unconfirmed, and our menus have 16:
-    so buttons become a numbered list, and the user answers with the number (`choice_payload`).
+    so buttons become a numbered list, and the user answers with the number (the engine reads it as a press).
     """
-    texts, number = [], 1
+    texts, number = [], first_number
     for reply in replies:
         text = f"{reply.title}\n{reply.text}" if reply.title else reply.text
         if reply.buttons:
@@ -282,27 +289,12 @@ class ZaloClient:
         await self.http.aclose()
 
     # ---------------------------------------------------------------- sending
-    async def deliver(self, engine, user_id: str, outcome: Outcome) -> None:
-        """Send every reply of one turn in order; mark each stored reply sent, or it and the rest failed."""
-        ids: list[int | None] = list(outcome.outbound_ids)
-        if len(ids) != len(outcome.replies):  # e.g. after /forget nothing is stored
-            ids = [None] * len(outcome.replies)
-        try:
-            token = await self._access_token()
-        except Exception as exc:  # no usable token: nothing can be sent
-            logger.error("Zalo send impossible for conversation %s: %s", outcome.conversation_id, exc)
-            await asyncio.to_thread(engine.mark_failed, [i for i in ids if i is not None], str(exc))
-            return
-        for index, (text, outbound_id) in enumerate(zip(render(outcome.replies), ids)):
-            try:
-                for part in split_text(text):
-                    token = await self._send_text(token, user_id, part)
-            except Exception as exc:  # the rest stays unsent too: replies make sense only in order
-                logger.error("Zalo send failed for conversation %s: %s", outcome.conversation_id, exc)
-                await asyncio.to_thread(engine.mark_failed, [i for i in ids[index:] if i is not None], str(exc))
-                return
-            if outbound_id is not None:
-                await asyncio.to_thread(engine.mark_sent, [outbound_id])
+    async def send_reply(self, user_id: str, reply: Reply, *, first_number: int = 1) -> None:
+        """Send one reply (split to Zalo's limit), refreshing the token when Zalo rejects it."""
+        token = await self._access_token()
+        for text in render([reply], first_number=first_number):
+            for part in split_text(text):
+                token = await self._send_text(token, user_id, part)
 
     async def _send_text(self, token: str, user_id: str, text: str) -> str:
         """Send one text; on a rejected token refresh and retry once. Returns the token that worked."""
@@ -426,6 +418,25 @@ class ZaloClient:
             # The old refresh token is already spent: without this pair the OA must be re-authorized.
             logger.critical("could not store the refreshed Zalo tokens; the OA may need re-authorization")
             raise
+
+
+class ZaloSender:
+    """The engine's sender for Zalo: what Zalo refuses for good is not retried, anything else is."""
+
+    channel = CHANNEL
+
+    def __init__(self, client: ZaloClient):
+        self.client = client
+
+    async def send(self, user_id: str, reply: Reply, *, first_number: int = 1) -> None:
+        try:
+            await self.client.send_reply(user_id, reply, first_number=first_number)
+        except ZaloError as exc:
+            retryable = exc.code is None or exc.code in RETRYABLE_ERRORS or exc.code in TOKEN_REJECTED
+            # A refusal (e.g. -230: no interaction for 7 days) holds for the replies after it too: keep the order.
+            raise SendFailed(str(exc), retryable=retryable, rest_too=not retryable) from exc
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"zalo: {type(exc).__name__}", retryable=True) from exc
 
 
 # --------------------------------------------------------------------------------------------- helpers

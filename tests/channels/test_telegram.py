@@ -6,6 +6,7 @@ Assertions are about what the trainee would see: which messages reach which chat
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import itertools
 import json
@@ -22,7 +23,7 @@ from bot.channels import telegram as telegram_channel
 from bot.config import BotSettings
 from bot.i18n import t
 from bot.models import Conversation, Direction, Message, MessageStatus
-from bot.schemas import Button, Kind, Outcome, Reply
+from bot.schemas import Button, Kind, Reply
 from tests.utils.telegram_api import FakeBotApi, visible_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram"
@@ -30,6 +31,8 @@ TOKEN = "123456:TEST"
 SECRET = "s3cret"
 FIXTURE_CHAT_ID = 111111111
 WEBHOOK = "/channels/telegram/webhook"
+#: The answers quote Aichi's FY2025 rate (¥1,140): pinned to a day it is in force, before the next revision.
+TODAY = dt.date(2026, 11, 25)
 
 
 _ids = itertools.count(1)
@@ -76,10 +79,14 @@ def telegram_settings(nlu_url, bot_api) -> BotSettings:
 @pytest.fixture
 async def telegram_app(engine, session_factory, telegram_settings):
     """The whole app with Telegram on, started (lifespan: getMe) on the test's transaction."""
-    app = create_app(ApiSettings(_env_file=None), bot_settings=telegram_settings, engine=engine)
-    app.state.session_factory = session_factory
+    app = create_app(ApiSettings(_env_file=None, worker=False), bot_settings=telegram_settings, engine=engine,
+                     session_factory=session_factory, today=lambda: TODAY)
     async with app.router.lifespan_context(app):
         yield app
+
+
+def services(app):
+    return app.state.services
 
 
 class Webhook:
@@ -95,7 +102,7 @@ class Webhook:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
         body = raw if raw is not None else json.dumps(update).encode("utf-8")
         response = await self.client.post(WEBHOOK, content=body, headers=headers)
-        await telegram_channel.flush(self.app.state.telegram)
+        await telegram_channel.flush(services(self.app).telegram)
         return response
 
     async def deliver(self, update) -> httpx.Response:
@@ -201,11 +208,10 @@ async def test_webhook_user_markup_is_escaped(chat, webhook, bot_api):
 
 
 async def test_deliver_escapes_user_and_admin_text(chat, telegram_app, bot_api, session_factory):
-    application = telegram_app.state.telegram
-    outcome = Outcome(replies=[Reply("You wrote: <b>&</b> 1 < 2", (Button("A & B", "menu"),), title="Q&A <i>")],
-                      lang="en")
+    application = services(telegram_app).telegram
+    reply = Reply("You wrote: <b>&</b> 1 < 2", (Button("A & B", "menu"),), title="Q&A <i>")
 
-    await telegram_channel.adapter_of(application).deliver(application.bot, chat.id, outcome)
+    await telegram_channel.TelegramSender(application.bot).send(str(chat.id), reply)
 
     [message] = bot_api.messages_to(chat.id)
     assert message["text"] == "<b>Q&amp;A &lt;i&gt;</b>\nYou wrote: &lt;b&gt;&amp;&lt;/b&gt; 1 &lt; 2"
@@ -260,7 +266,7 @@ async def test_webhook_store_failure_asks_telegram_to_redeliver(chat, webhook, b
         raise ConnectionError("database is down")
 
     update = chat.update("start_command")
-    monkeypatch.setattr(webhook.app.state.engine, "handle", database_down)
+    monkeypatch.setattr(services(webhook.app).engine, "receive", database_down)
     response = await webhook.post(update)
 
     assert response.status_code == 503  # not 2xx: Telegram delivers the update again later
@@ -308,12 +314,12 @@ async def test_webhook_blocked_user_marks_replies_failed(chat, webhook, bot_api,
 
 
 async def test_long_reply_is_split_within_telegram_limit(chat, telegram_app, bot_api):
-    application = telegram_app.state.telegram
+    application = services(telegram_app).telegram
     paragraph = "Quyền lợi & nghĩa vụ <người lao động> 🇻🇳. " * 40
     text = "\n\n".join([paragraph] * 6)  # ~11,000 characters, more after escaping
-    outcome = Outcome(replies=[Reply(text, (Button("More", "more:x"), Button("Menu", "menu")), title="Long")], lang="vi")
+    reply = Reply(text, (Button("More", "more:x"), Button("Menu", "menu")), title="Long")
 
-    await telegram_channel.adapter_of(application).deliver(application.bot, chat.id, outcome)
+    await telegram_channel.TelegramSender(application.bot).send(str(chat.id), reply)
 
     sent = bot_api.messages_to(chat.id)
     assert len(sent) >= 3
@@ -358,8 +364,8 @@ async def test_startup_calls_get_me_and_registers_webhook(engine, session_factor
     settings = BotSettings(telegram_bot_token=TOKEN, telegram_webhook_secret=SECRET,
                            telegram_api_base_url=bot_api.base_url, nlu_url=nlu_url,
                            telegram_webhook_url="https://bot.example.org/channels/telegram/webhook", _env_file=None)
-    app = create_app(ApiSettings(_env_file=None), bot_settings=settings, engine=engine)
-    app.state.session_factory = session_factory
+    app = create_app(ApiSettings(_env_file=None, worker=False), bot_settings=settings, engine=engine,
+                     session_factory=session_factory)
 
     async with app.router.lifespan_context(app):
         pass

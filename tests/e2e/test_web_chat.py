@@ -244,23 +244,44 @@ def test_usable_at_a_phone_viewport(phone_chat):
     chat = phone_chat
     page = chat.page
     expect_greeting(chat)
-    width, height = 375, 667
-    for selector in ("#text", "#form button[type=submit]", "#lang"):
-        element = page.locator(selector)
-        expect(element).to_be_visible()
-        box = element.bounding_box()
-        assert box is not None
-        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box)
-        assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
-    # Nothing wider than the screen (no sideways scrolling), even with the menu buttons shown.
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    # The input stays on screen after a long conversation is scrolled to its end.
-    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-    expect(page.locator("#text")).to_be_in_viewport()
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    controls = ("header", "#lang", "#text", "#form button[type=submit]")
 
-    before = chat.bot.count()
-    page.locator("#text").tap()
-    chat.say("minimum wage in Tokyo")
-    chat.wait_for_more_bot_messages(before)
-    expect(chat.bot.last).to_be_visible()
+    def assert_controls_on_screen(when: str) -> None:
+        for selector in controls:
+            element = page.locator(selector)
+            expect(element).to_be_visible()
+            box = element.bounding_box()
+            assert box is not None, (when, selector)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (when, selector, box)
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height, (when, selector, box)
+        # Nothing wider than the screen (no sideways scrolling), even with the menu buttons shown.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, when
+
+    assert_controls_on_screen("after the greeting")
+
+    # A long conversation: at least three questions, more until the messages are taller than the screen,
+    # whatever the fonts make of them.
+    questions = [
+        "minimum wage in Tokyo", "my company keep my passport", "can i change company",
+        "company fine me 5000 yen for being late, is it legal", "minimum wage in Osaka", "minimum wage in Aichi",
+    ]
+    log_height = "document.getElementById('log').scrollHeight"
+    for asked, question in enumerate(questions):
+        if asked >= 3 and page.evaluate(log_height) > height:
+            break
+        before = chat.bot.count()
+        page.locator("#text").tap()
+        chat.say(question)
+        expect(chat.me.last).to_have_text(question)
+        chat.wait_for_more_bot_messages(before)
+    assert page.evaluate(log_height) > height, "the conversation never got taller than the screen"
+
+    # The language switch and the input are still on screen, and so is the end of the conversation.
+    assert_controls_on_screen("after a long conversation")
+    expect(page.locator("#log > :last-child")).to_be_in_viewport()
+    # …even when the page itself is asked to scroll to its end.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert_controls_on_screen("after scrolling the page to its end")
+    expect(page.locator("#log > :last-child")).to_be_in_viewport()
     assert chat.errors == []

@@ -1,31 +1,41 @@
-"""A tiny web-chat driver for tests: send text or a button press as one user, get the JSON back."""
+"""A tiny web-chat driver for tests: one browser (its own cookie jar), text or a button press, JSON back."""
 
 from __future__ import annotations
 
-import itertools
+import httpx
 
-_ids = itertools.count(1)
+from api.channels.web import COOKIE
 
 
 class WebChat:
-    def __init__(self, client, user_id: str | None = None, lang: str | None = None):
-        self.client = client
-        self.user_id = user_id or f"test-user-{next(_ids)}"
+    """One trainee's browser: the server's identity cookie is kept in this chat's own cookie jar."""
+
+    def __init__(self, client: httpx.AsyncClient, lang: str | None = None):
+        self.client = httpx.AsyncClient(transport=client._transport, base_url=client.base_url)
         self.lang = lang
 
+    @property
+    def user_id(self) -> str | None:
+        """The id the server put in the signed cookie (`<id>.<signature>`)."""
+        signed = self.client.cookies.get(COOKIE)
+        return signed.rsplit(".", 1)[0] if signed else None
+
+    async def post(self, body: dict) -> httpx.Response:
+        return await self.client.post("/channels/web/messages", json=body)
+
     async def say(self, text: str, **extra) -> dict:
-        body = {"user_id": self.user_id, "text": text, **extra}
+        body = {"text": text, **extra}
         if self.lang and "lang" not in body:
             body["lang"] = self.lang
-        response = await self.client.post("/channels/web/messages", json=body)
+        response = await self.post(body)
         assert response.status_code == 200, response.text
         return response.json()
 
     async def press(self, payload: str) -> dict:
-        body = {"user_id": self.user_id, "payload": payload}
+        body = {"payload": payload}
         if self.lang:
             body["lang"] = self.lang
-        response = await self.client.post("/channels/web/messages", json=body)
+        response = await self.post(body)
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -1,0 +1,226 @@
+"""Answer builders: a topic, the minimum wage, the wage check verdict, emergency and handoff replies,
+contacts, sources and buttons. Pure functions of (session, language, data); no dispatch, no state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from bot import messages
+from bot.i18n import DEFAULT_LANGUAGE, date, t, yen
+from bot.nlu_client import Parse
+from bot.schemas import Button, Reply
+from knowledge import service as knowledge_service
+from knowledge import wages
+from knowledge.intents import LANGUAGES, TOPICS
+from knowledge.models import Contact
+
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "id": "Bahasa Indonesia", "tl": "Tagalog", "ja": "日本語", "en": "English"}
+#: Topics first in the menu: the mission core.
+MENU_ORDER = (
+    "minimum_wage", "wage_check", "fines_penalties", "passport_confiscation", "job_transfer",
+    "unpaid_overtime", "salary_deductions", "dismissal_return", "harassment_violence", "work_injury",
+    "pregnancy_rights", "paid_leave", "broker_debt", "support_contacts", "talk_to_human", "emergency",
+)
+#: The emergency numbers themselves are in the emergency text; the contact list adds the rest.
+EMERGENCY_NUMBERS = frozenset({"police_110", "ambulance_119"})
+
+
+# ------------------------------------------------------------------------------------------ buttons
+def menu_buttons(lang: str) -> tuple[Button, ...]:
+    return tuple(Button(t(lang, messages.TOPIC_NAMES[topic]), f"topic:{topic}") for topic in MENU_ORDER)
+
+
+def clarify_buttons(lang: str, parse: Parse | None) -> tuple[Button, ...]:
+    """The NLU's best guesses first, then the core topics, then a person."""
+    ranked = [name for name, _ in (parse.ranking if parse else ()) if name in TOPICS][:3]
+    rest = [topic for topic in MENU_ORDER if topic not in ranked][: 6 - len(ranked)]
+    buttons = [Button(t(lang, messages.TOPIC_NAMES[topic]), f"topic:{topic}") for topic in ranked + rest]
+    return tuple(buttons + [Button(t(lang, messages.BUTTON_HUMAN), "human")])
+
+
+def answer_buttons(lang: str, topic: str, *, more: bool) -> tuple[Button, ...]:
+    buttons = [Button(t(lang, messages.BUTTON_MORE), f"more:{topic}")] if more else []
+    buttons += [Button(t(lang, messages.BUTTON_HUMAN), "human"), Button(t(lang, messages.BUTTON_TOPICS), "menu")]
+    return tuple(buttons)
+
+
+def period_buttons(lang: str) -> tuple[Button, ...]:
+    return (
+        Button(t(lang, messages.BUTTON_HOUR), "period:hour"),
+        Button(t(lang, messages.BUTTON_DAY), "period:day"),
+        Button(t(lang, messages.BUTTON_MONTH), "period:month"),
+    )
+
+
+def language_buttons() -> tuple[Button, ...]:
+    return tuple(Button(LANGUAGE_NAMES[lang], f"lang:{lang}") for lang in LANGUAGES)
+
+
+def forget_buttons(lang: str) -> tuple[Button, ...]:
+    return (Button(t(lang, messages.BUTTON_YES_DELETE), "forget:yes"), Button(t(lang, messages.BUTTON_NO), "forget:no"))
+
+
+def offer_human_buttons(lang: str) -> tuple[Button, ...]:
+    return (Button(t(lang, messages.BUTTON_HUMAN), "human"), Button(t(lang, messages.BUTTON_TOPICS), "menu"))
+
+
+# ------------------------------------------------------------------------------------------ simple replies
+def menu(lang: str) -> Reply:
+    return Reply(t(lang, messages.MENU), menu_buttons(lang))
+
+
+def choose_language() -> Reply:
+    """Asked in English: the trainee has not told us a language yet."""
+    return Reply(t(DEFAULT_LANGUAGE, messages.CHOOSE_LANGUAGE), language_buttons())
+
+
+def error(lang: str) -> Reply:
+    return Reply(t(lang, messages.ERROR))
+
+
+# ------------------------------------------------------------------------------------------ contacts, sources
+def contact_line(contact: Contact, lang: str) -> str:
+    name = contact.name.get(lang) or contact.name.get("en") or contact.key
+    phones = [p for p in contact.phones if p.get("language") in (lang, None)]
+    if not phones:
+        phones = [p for p in contact.phones if p.get("language") == "en"][:1]
+    parts = []
+    for phone in phones[:2]:
+        part = phone["number"]
+        hours = (phone.get("hours") or {}).get(lang) if isinstance(phone.get("hours"), dict) else None
+        if hours:
+            part += f" ({hours})"
+        if phone.get("free"):
+            part += f", {t(lang, messages.FREE_CALL)}"
+        if not phone.get("verified", True):
+            part += f" ({t(lang, messages.NOT_CONFIRMED)})"
+        parts.append(part)
+    if not parts and contact.web:
+        parts.append(contact.web)
+    return f"• {name}: " + "; ".join(parts) if parts else ""
+
+
+def contacts_text(session: Session, lang: str, topic: str, *, header: bool = True,
+                  skip: frozenset[str] = frozenset()) -> str:
+    """The topic's contact lines (at most four), with a header line."""
+    contacts = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
+                if c.key not in skip]
+    lines = [line for c in contacts[:4] if (line := contact_line(c, lang))]
+    if not lines:
+        return ""
+    return "\n".join(([t(lang, messages.CONTACTS_HEADER)] if header else []) + lines)
+
+
+def sources_line(lang: str, sources: list[dict]) -> str:
+    names = []
+    for source in sources[:2]:
+        label = source.get("publisher") or source.get("title") or ""
+        if source.get("date"):
+            label += f" ({source['date']})"
+        names.append(label)
+    return t(lang, messages.SOURCES_HEADER) + " " + "; ".join(n for n in names if n)
+
+
+# ------------------------------------------------------------------------------------------ answers
+def topic(session: Session, lang: str, key: str) -> Reply | None:
+    """A topic's published entry: the answer, its contacts, its sources; None when there is no entry."""
+    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
+    if entry is None:
+        return None
+    body = entry.answer
+    contacts = contacts_text(session, lang, key)
+    if contacts:
+        body += "\n\n" + contacts
+    body += "\n\n" + sources_line(lang, entry.sources)
+    return Reply(body, answer_buttons(lang, key, more=bool(entry.more)), title=entry.title)
+
+
+def more(session: Session, lang: str, key: str) -> Reply:
+    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
+    text = entry.more if entry and entry.more else t(lang, messages.NO_MORE)
+    return Reply(text, answer_buttons(lang, key, more=False))
+
+
+def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -> Reply | None:
+    """The rate in force today (and an upcoming one); None when no rate is known for today."""
+    rate = knowledge_service.rate_on(session=session, prefecture=prefecture, on=today)
+    if rate is None:
+        return None
+    lines = [t(lang, messages.MINIMUM_WAGE_RATE, prefecture=prefecture, amount=yen(rate.yen_per_hour, lang),
+               date=date(rate.effective_from, lang))]
+    upcoming = knowledge_service.next_rate(session=session, prefecture=prefecture, after=today)
+    if upcoming is not None:
+        lines.append(t(lang, messages.MINIMUM_WAGE_UPCOMING, amount=yen(upcoming.yen_per_hour, lang),
+                       date=date(upcoming.effective_from, lang)))
+    if rate.possibly_outdated:
+        lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=rate.fiscal_year))
+    lines.append(sources_line(lang, list(rate.sources)))
+    buttons = (
+        Button(t(lang, messages.TOPIC_NAMES["wage_check"]), "topic:wage_check"),
+        Button(t(lang, messages.BUTTON_MORE), "more:minimum_wage"),
+        Button(t(lang, messages.BUTTON_HUMAN), "human"),
+    )
+    return Reply("\n".join(lines), buttons, title=t(lang, messages.TOPIC_NAMES["minimum_wage"]))
+
+
+def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date) -> Reply | None:
+    """The verdict for complete wage-check slots; None when no rate is known for today."""
+    result = knowledge_service.check_wage(
+        session=session, amount=Decimal(slots["amount"]), period=wages.PayPeriod(slots["period"]),
+        prefecture=slots["prefecture"], on=today,
+        hours_per_month=slots.get("hours_per_month"), hours_per_day=slots.get("hours_per_day"),
+    )
+    if result.missing:
+        return None
+    m = result.minimum
+    values = dict(hourly=yen(result.hourly_equivalent, lang), prefecture=m.prefecture,
+                  minimum=yen(m.yen_per_hour, lang), date=date(m.effective_from, lang))
+    if result.verdict == wages.Verdict.below:
+        lines = [t(lang, messages.VERDICT_BELOW, **values,
+                   shortfall_hour=yen(result.shortfall_per_hour, lang, decimals=result.shortfall_per_hour % 1 != 0),
+                   shortfall_month=yen(result.shortfall_per_month, lang))]
+    else:
+        lines = [t(lang, messages.VERDICT_OK, **values)]
+    if "legal_max_monthly_hours" in result.assumptions:  # also behind the monthly shortfall of hourly pay
+        lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=str(wages.LEGAL_MAX_MONTHLY_HOURS)))
+    if "legal_max_daily_hours" in result.assumptions:
+        lines.append(t(lang, messages.ASSUMED_DAILY_HOURS))
+    if m.possibly_outdated:
+        lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=m.fiscal_year))
+    lines.append(t(lang, messages.COMPARE_NOTE))
+    if result.verdict == wages.Verdict.below:
+        lines.append(t(lang, messages.UNDERPAID_ADVICE))
+        contacts = contacts_text(session, lang, "wage_check", header=False)
+        if contacts:
+            lines.append(contacts)
+    return Reply("\n\n".join(lines), answer_buttons(lang, "wage_check", more=True),
+                 title=t(lang, messages.TOPIC_NAMES["wage_check"]))
+
+
+def emergency(session: Session, lang: str) -> list[Reply]:
+    """The emergency numbers and contacts, then the urgent-handoff promise."""
+    text = t(lang, messages.EMERGENCY)
+    contacts = contacts_text(session, lang, "emergency", skip=EMERGENCY_NUMBERS)
+    if contacts:
+        text += "\n\n" + contacts
+    return [Reply(text, (Button(t(lang, messages.BUTTON_HUMAN), "human"),)), Reply(t(lang, messages.HANDOFF_URGENT))]
+
+
+def handoff_started(session: Session, lang: str) -> Reply:
+    text = t(lang, messages.HANDOFF_STARTED)
+    contacts = contacts_text(session, lang, "talk_to_human", skip=EMERGENCY_NUMBERS)
+    if contacts:
+        text += "\n\n" + contacts
+    return Reply(text)
+
+
+def processing_failed(session: Session, lang: str) -> Reply:
+    """Said when a message could not be processed after every attempt: an apology and where to call."""
+    text = t(lang, messages.ERROR)
+    contacts = contacts_text(session, lang, "talk_to_human", skip=EMERGENCY_NUMBERS)
+    if contacts:
+        text += "\n\n" + contacts
+    return Reply(text)
