@@ -206,14 +206,21 @@ def replies_to(*, session: Session, message_id: int) -> list[Message]:
 
 
 def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]:
-    """Replies of the conversation not yet sent (pending, or failed and due for a retry), oldest first."""
-    return list(session.scalars(
+    """Replies of the conversation to send now, oldest first: pending ones, and failed ones whose retry is
+    due, up to the first failed reply still waiting for its retry (the later ones wait behind it)."""
+    rows = session.scalars(
         select(Message)
         .where(Message.conversation_id == conversation_id, Message.direction == Direction.outbound,
                or_(Message.status == MessageStatus.pending,
                    and_(Message.status == MessageStatus.failed, Message.next_attempt_at.is_not(None))))
         .order_by(Message.id)
-    ))
+    )
+    now, due = utcnow(), []
+    for message in rows:
+        if message.status == MessageStatus.failed and message.next_attempt_at > now:
+            break
+        due.append(message)
+    return due
 
 
 def mark_sent(*, session: Session, ids: list[int]) -> None:

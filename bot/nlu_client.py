@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import httpx
 
 logger = logging.getLogger(__name__)
 
-#: Longer text is cut before it is sent to the NLU (the bot keeps the whole message).
-MAX_NLU_CHARS = 2000
+#: Longer text is cut before it is sent to the NLU (the bot keeps the whole message, and danger words are
+#: checked on all of it). The classifier was trained on one- or two-sentence questions: a long story drifts
+#: to other intents (measured: "my company keep my passport. blah blah…" is `goodbye` from ~100 characters
+#: on), so the NLU reads the opening, where trainees put their question, cut at a sentence end.
+MAX_NLU_CHARS = 300
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def nlu_text(text: str, limit: int = MAX_NLU_CHARS) -> str:
+    """The part of `text` the NLU reads: all of it when short, else the opening sentences within `limit`."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+    if ends and ends[-1] >= 20:
+        return head[: ends[-1]].strip()
+    space = head.rfind(" ")
+    return head[:space] if space >= limit // 2 else head
 
 
 class NluUnavailable(RuntimeError):
@@ -70,8 +87,8 @@ class NluClient:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
 
     async def parse(self, text: str) -> Parse:
-        """Intent, confidence, ranking and entities of `text` (cut to MAX_NLU_CHARS)."""
-        text = text[:MAX_NLU_CHARS]
+        """Intent, confidence, ranking and entities of `text` (its opening, when it is long: `nlu_text`)."""
+        text = nlu_text(text)
         last_error: Exception | None = None
         for attempt in (1, 2):
             try:

@@ -393,3 +393,91 @@ async def test_create_app_without_token_has_no_telegram_route(engine):
                                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
 
     assert response.status_code == 404
+
+
+# ---------------------------------------------------------------------- nothing left behind
+def make_due(session_factory) -> None:
+    """Let the backoff of every waiting row pass (the worker would pick them up a little later)."""
+    import datetime as dt_
+
+    with session_factory() as session:
+        for message in session.scalars(select(Message).where(Message.next_attempt_at.is_not(None))):
+            message.next_attempt_at = dt_.datetime.now(dt_.UTC) - dt_.timedelta(seconds=1)
+        session.commit()
+
+
+async def test_a_crash_between_store_and_reply_is_answered_once_by_the_worker(chat, webhook, bot_api,
+                                                                              session_factory, monkeypatch):
+    from bot import engine as engine_module
+
+    real_dispatch = engine_module.dispatch
+    crashes = []
+
+    def crash_once(turn):
+        if not crashes:
+            crashes.append(turn.text)
+            raise RuntimeError("simulated crash after the update was stored")
+        real_dispatch(turn)
+
+    monkeypatch.setattr(engine_module, "dispatch", crash_once)
+    update = chat.update("text_message")
+    await webhook.deliver(update)  # stored, 200: Telegram will not redeliver it
+    assert crashes and bot_api.messages_to(chat.id) == []
+    [inbound] = [m for m in stored(session_factory, chat.id) if m.direction == Direction.inbound]
+    assert inbound.status == MessageStatus.received and inbound.attempts == 1
+
+    await webhook.deliver(update)  # a redelivery meanwhile is a duplicate, not a second turn
+    make_due(session_factory)
+    engine = services(webhook.app).engine
+    assert await engine.run_due() == 1
+
+    sent = bot_api.messages_to(chat.id)
+    assert sent and "1.140" in shown(sent)
+    assert await engine.run_due() == 0  # nothing left, nothing sent twice
+    assert bot_api.messages_to(chat.id) == sent
+    statuses = {m.status for m in stored(session_factory, chat.id)}
+    assert statuses == {MessageStatus.processed, MessageStatus.sent}
+
+
+async def test_a_reply_that_could_not_be_sent_is_retried_then_marked_dead(chat, webhook, bot_api, session_factory):
+    from bot.conversations import backlog
+
+    for _ in range(4):  # the sender's own retries (3) are not enough
+        bot_api.fail_next("sendMessage", 502, "Bad Gateway")
+    await webhook.deliver(chat.update("start_command"))
+    assert bot_api.messages_to(chat.id) == []
+    outbound = [m for m in stored(session_factory, chat.id) if m.direction == Direction.outbound]
+    assert outbound[0].status == MessageStatus.failed and outbound[0].next_attempt_at is not None
+    assert all(m.status == MessageStatus.pending for m in outbound[1:])  # later replies wait their turn
+
+    make_due(session_factory)
+    await services(webhook.app).engine.run_due()
+    assert bot_api.messages_to(chat.id)[0]["text"] == html.escape(t("vi", messages.GREETING), quote=False)
+    assert all(m.status == MessageStatus.sent for m in stored(session_factory, chat.id) if m.direction == Direction.outbound)
+
+    # A chat whose replies never go out: after the last attempt the row is dead, and /health counts it.
+    other = Chat()
+    engine = services(webhook.app).engine
+    max_attempts = 2
+    engine.settings = engine.settings.model_copy(update={"outbox_max_attempts": max_attempts})
+    for _ in range(4 * max_attempts):
+        bot_api.fail_next("sendMessage", 502, "Bad Gateway")
+    await webhook.deliver(other.update("start_command"))
+    for _ in range(max_attempts):
+        make_due(session_factory)
+        await services(webhook.app).engine.run_due()
+    first = [m for m in stored(session_factory, other.id) if m.direction == Direction.outbound][0]
+    assert first.status == MessageStatus.dead and first.attempts == max_attempts
+    with session_factory() as session:
+        assert backlog(session=session)["dead_messages"] >= 1
+    health = (await webhook.client.get("/health")).json()
+    assert health["dead_messages"] >= 1 and health["status"] == "degraded"
+
+
+async def test_deeply_nested_update_with_the_right_secret_is_400(webhook, bot_api, session_factory):
+    before = message_count(session_factory)
+    response = await webhook.post(None, raw=b'{"update_id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert response.status_code == 400
+    response = await webhook.post(None, raw=b"{" + b'"a": "' + b"x" * 1_100_000 + b'"}')
+    assert response.status_code == 413
+    assert message_count(session_factory) == before and bot_api.calls_of("sendMessage", ok_only=False) == []

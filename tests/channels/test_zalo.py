@@ -325,3 +325,36 @@ async def test_long_reply_is_split_under_the_limit(zalo_app, capture):
     delivered = capture.delivered(USER)
     assert len(delivered) > 1 and all(len(p) <= 2000 for p in delivered)
     assert " ".join(delivered).split() == text.split()  # nothing lost at the cuts
+
+
+# ---------------------------------------------------------------------- nothing left behind
+async def test_a_crash_between_store_and_reply_is_answered_once_by_the_worker(client, zalo_app, capture,
+                                                                              session_factory, monkeypatch):
+    from bot import engine as engine_module
+
+    real_dispatch = engine_module.dispatch
+    crashes = []
+
+    def crash_once(turn):
+        if not crashes:
+            crashes.append(turn.text)
+            raise RuntimeError("simulated crash after the event was stored")
+        real_dispatch(turn)
+
+    monkeypatch.setattr(engine_module, "dispatch", crash_once)
+    body = event("user_send_text", text="lương tối thiểu ở Aichi bao nhiêu")
+    assert (await post(client, body)).status_code == 200  # stored: Zalo need not redeliver
+    assert crashes and capture.sends() == []
+    assert (await post(client, body)).status_code == 200  # a redelivery meanwhile is a duplicate
+    assert stored(session_factory)[0] == 1
+
+    with session_factory() as session:  # the backoff has passed
+        for message in session.scalars(select(Message).where(Message.next_attempt_at.is_not(None))):
+            message.next_attempt_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        session.commit()
+    engine = zalo_app.state.services.engine
+    assert await engine.run_due() == 1
+    delivered = capture.delivered(USER)
+    assert len(delivered) == 1 and AICHI_RATE in seen(delivered[0])
+    assert await engine.run_due() == 0 and capture.delivered(USER) == delivered  # once, not twice
+    assert outbound_statuses(session_factory) == [MessageStatus.sent]
