@@ -102,10 +102,10 @@ class NluClient:
                 logger.warning("NLU parse failed (attempt %d): %s", attempt, type(exc).__name__)
         raise NluUnavailable(str(last_error)) from last_error
 
-    async def healthy(self) -> bool:
-        """True when the server answers and has a model loaded."""
+    async def healthy(self, *, timeout: float = 2.0) -> bool:
+        """True when the server answers (within `timeout`: a health check must not hang) and has a model loaded."""
         try:
-            response = await self._client.get("/status")
+            response = await self._client.get("/status", timeout=timeout)
             return response.status_code == 200 and bool(response.json().get("model_file"))
         except (httpx.HTTPError, ValueError):
             return False
