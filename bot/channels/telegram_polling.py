@@ -7,6 +7,7 @@ Polling and a webhook exclude each other: starting to poll deletes the bot's web
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -45,10 +46,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     application = build_application(settings, runtime.engine, polling=True)
     langdetect.warm_up()
+    stop = asyncio.Event()
 
-    async def close(_application) -> None:
+    async def start_worker(app) -> None:  # the outbox worker: retries of what could not be processed or sent
+        app.bot_data["worker"] = asyncio.create_task(runtime.engine.run_worker(stop=stop))
+
+    async def close(app) -> None:
+        stop.set()
+        await app.bot_data["worker"]
         await runtime.aclose()
 
+    application.post_init = start_worker
     application.post_shutdown = close
     print("Polling Telegram; Ctrl-C stops.", file=sys.stderr, flush=True)
     application.run_polling(allowed_updates=ALLOWED_UPDATES)

@@ -15,16 +15,34 @@ from api.main import create_app
 
 @pytest.fixture
 async def client(engine, session_factory):
-    app = create_app(ApiSettings(), engine=engine)
-    app.state.session_factory = session_factory
+    from bot.config import BotSettings
+
+    # No NLU server here (port 9 is closed): /health must say so, not hang or fail.
+    app = create_app(ApiSettings(_env_file=None, worker=False), engine=engine, session_factory=session_factory,
+                     bot_settings=BotSettings(nlu_url="http://127.0.0.1:9", _env_file=None))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
 
 
-async def test_health(client):
-    response = await client.get("/health")
-    assert response.status_code == 200
-    assert response.json()["database"] == "ok"
+async def test_health_reports_the_nlu_and_the_outbox(client, session):
+    from bot.conversations import store_inbound
+    from bot.models import Message, MessageStatus
+    from bot.schemas import Inbound
+
+    before = (await client.get("/health")).json()
+    assert before["database"] == "ok" and before["nlu"] == "down" and before["status"] == "degraded"
+
+    stored = store_inbound(session=session, inbound=Inbound(channel="web", user_id="health", text="hi"),
+                           grace=dt.timedelta(0))
+    waiting = (await client.get("/health")).json()
+    assert waiting["unprocessed_messages"] == before["unprocessed_messages"] + 1
+
+    message = session.get(Message, stored.message_id)
+    message.status = MessageStatus.dead
+    session.commit()
+    dead = (await client.get("/health")).json()
+    assert dead["unprocessed_messages"] == before["unprocessed_messages"]
+    assert dead["dead_messages"] == before["dead_messages"] + 1
 
 
 async def test_topics_list_every_topic_in_five_languages(client):
