@@ -517,21 +517,37 @@ class Engine:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.02)
-        try:
-            while True:
-                loaded = await asyncio.to_thread(self._next, conversation_id, owner)
-                if loaded is None:
-                    break
-                message_id, item = loaded
-                ok = await self._process(message_id, item)
-                await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
-                if not ok:
-                    return True
-            await self._send_pending(conversation_id)
-        finally:
-            await asyncio.to_thread(self._in_session, conversations.release_lease,
-                                    conversation_id=conversation_id, owner=owner)
+        for _ in range(3):
+            try:
+                await self._drain_held(conversation_id, owner)
+            finally:
+                await asyncio.to_thread(self._in_session, conversations.release_lease,
+                                        conversation_id=conversation_id, owner=owner)
+            # A message stored while we were finishing found the lease taken and left it to us: take it on now
+            # rather than leave it to the worker's next pass.
+            if not await asyncio.to_thread(self._fresh_waiting, conversation_id) or not await asyncio.to_thread(
+                    self._in_session, conversations.acquire_lease, conversation_id=conversation_id, owner=owner,
+                    seconds=lease):
+                break
         return True
+
+    async def _drain_held(self, conversation_id: int, owner: str) -> None:
+        while True:
+            loaded = await asyncio.to_thread(self._next, conversation_id, owner)
+            if loaded is None:
+                break
+            message_id, item = loaded
+            ok = await self._process(message_id, item)
+            await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
+            if not ok:
+                return
+        await self._send_pending(conversation_id)
+
+    def _fresh_waiting(self, conversation_id: int) -> bool:
+        """A message of this conversation not yet tried (not one waiting for its backoff)."""
+        with self.session_factory() as session:
+            message = conversations.next_received(session=session, conversation_id=conversation_id)
+            return message is not None and message.attempts == 0
 
     def _next(self, conversation_id: int, owner: str) -> tuple[int, _Loaded] | None:
         with self.session_factory() as session:
