@@ -449,6 +449,7 @@ class _Loaded:
     inbound: Inbound
     urgent: bool
     conversation_id: int
+    channel_sends: bool  # the channel has a sender (its replies go out from the outbox)
 
 
 class Engine:
@@ -510,54 +511,57 @@ class Engine:
         it wait their turn, so one trainee's messages are always answered in order.
         """
         owner = owner or secrets.token_hex(8)
-        lease = self.settings.worker_lease_seconds
         deadline = time.monotonic() + wait
-        while not await asyncio.to_thread(self._in_session, conversations.acquire_lease,
-                                          conversation_id=conversation_id, owner=owner, seconds=lease):
+        while True:
+            held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)
+            if held:
+                break
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.02)
         for _ in range(3):
             try:
-                await self._drain_held(conversation_id, owner)
+                while loaded is not None:
+                    message_id, item = loaded
+                    ok = await self._process(message_id, item)
+                    if item.channel_sends:
+                        await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
+                    if not ok:
+                        break
+                    held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)  # renews the lease
+                if loaded is None:
+                    await self._send_pending(conversation_id)  # replies left over from an earlier holder
             finally:
-                await asyncio.to_thread(self._in_session, conversations.release_lease,
-                                        conversation_id=conversation_id, owner=owner)
+                fresh = await asyncio.to_thread(self._release, conversation_id, owner)
             # A message stored while we were finishing found the lease taken and left it to us: take it on now
             # rather than leave it to the worker's next pass.
-            if not await asyncio.to_thread(self._fresh_waiting, conversation_id) or not await asyncio.to_thread(
-                    self._in_session, conversations.acquire_lease, conversation_id=conversation_id, owner=owner,
-                    seconds=lease):
+            if not fresh:
+                break
+            held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)
+            if not held:
                 break
         return True
 
-    async def _drain_held(self, conversation_id: int, owner: str) -> None:
-        while True:
-            loaded = await asyncio.to_thread(self._next, conversation_id, owner)
-            if loaded is None:
-                break
-            message_id, item = loaded
-            ok = await self._process(message_id, item)
-            await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
-            if not ok:
-                return
-        await self._send_pending(conversation_id)
-
-    def _fresh_waiting(self, conversation_id: int) -> bool:
-        """A message of this conversation not yet tried (not one waiting for its backoff)."""
+    def _step(self, conversation_id: int, owner: str) -> tuple[bool, tuple[int, _Loaded] | None]:
+        """Take or renew the lease and read the next waiting message, in one transaction."""
         with self.session_factory() as session:
-            message = conversations.next_received(session=session, conversation_id=conversation_id)
-            return message is not None and message.attempts == 0
-
-    def _next(self, conversation_id: int, owner: str) -> tuple[int, _Loaded] | None:
-        with self.session_factory() as session:
+            if not conversations.acquire_lease(session=session, conversation_id=conversation_id, owner=owner,
+                                               seconds=self.settings.worker_lease_seconds):
+                return False, None
             message = conversations.next_received(session=session, conversation_id=conversation_id)
             if message is None:
-                return None
-            conversations.acquire_lease(session=session, conversation_id=conversation_id, owner=owner,
-                                        seconds=self.settings.worker_lease_seconds)  # renew for this turn
+                return True, None
             conversation = session.get(Conversation, conversation_id)
-            return message.id, _Loaded(conversations.inbound_of(message, conversation), message.urgent, conversation_id)
+            item = _Loaded(conversations.inbound_of(message, conversation), message.urgent, conversation_id,
+                           conversation.channel in self.senders)
+            return True, (message.id, item)
+
+    def _release(self, conversation_id: int, owner: str) -> bool:
+        """Give the lease back; True when a message not yet tried is waiting (stored while we were finishing)."""
+        with self.session_factory() as session:
+            conversations.release_lease(session=session, conversation_id=conversation_id, owner=owner)
+            message = conversations.next_received(session=session, conversation_id=conversation_id)
+            return message is not None and message.attempts == 0
 
     async def _process(self, message_id: int, item: _Loaded) -> bool:
         """One turn: danger words answer at once; anything else asks the NLU (outside any transaction)."""
