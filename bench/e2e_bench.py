@@ -19,7 +19,7 @@ sentences of nlu/tests/data/<lang>.yml with their [text](entity) / [text]{json} 
 Even-numbered trainees use the web chat (POST /channels/web/messages with their language), odd ones
 the Telegram webhook (real Update JSON with unique update_ids and chat ids, the secret header).
 Latency is the HTTP round trip of that POST: the web response carries the replies; the webhook
-answers once the message is stored and processed, its replies are sent in the background, and the
+answers once the message is stored (processing and sending follow from the stored row), and the
 trainee then waits (at most DELIVERY_TIMEOUT_S) for a new sendMessage to its chat at the capture
 server before its next message. At the end the deliveries are reconciled with the database.
 
@@ -605,7 +605,7 @@ async def settle(api: CaptureBotApi, quiet: float = 1.0) -> None:
 
 def reconcile(db_url: str, trainees: list[Trainee]) -> dict[str, int]:
     """What the app stored for the Telegram trainees: inbound messages, outbound replies by status,
-    and inbound messages with at least one reply sent (replies follow their message in id order)."""
+    and inbound messages with at least one reply sent (a reply names the message it answers)."""
     from sqlalchemy import select
 
     from bot.models import Conversation, Direction, Message
@@ -618,27 +618,22 @@ def reconcile(db_url: str, trainees: list[Trainee]) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(Message.conversation_id, Message.id, Message.direction, Message.status)
+                select(Message.id, Message.direction, Message.status, Message.reply_to_id)
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(Conversation.channel == "telegram", Conversation.channel_user_id.in_(chats))
-                .order_by(Message.conversation_id, Message.id)
             ).all()
     finally:
         engine.dispose()
-    current: tuple[int, bool] | None = None  # (conversation, answered) of the latest inbound message
-    for conversation_id, _, direction, status in rows:
+    answered: set[int] = set()
+    for _, direction, status, reply_to_id in rows:
         if direction == Direction.inbound:
             counts["inbound"] += 1
-            if current is not None and current[1]:
-                counts["answered"] += 1
-            current = (conversation_id, False)
         else:
             counts["outbound"] += 1
             counts[f"outbound_{status}"] += 1
-            if status == "sent" and current is not None and current[0] == conversation_id:
-                current = (conversation_id, True)
-    if current is not None and current[1]:
-        counts["answered"] += 1
+            if status == "sent" and reply_to_id is not None:
+                answered.add(reply_to_id)
+    counts["answered"] = len(answered)
     return counts
 
 

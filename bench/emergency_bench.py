@@ -50,7 +50,7 @@ ORDINARY = [
 def line(label: str, values: list[float]) -> str:
     values = sorted(values)
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return (f"  {label:<44} n={len(values):<3} p50 {statistics.median(values) * 1000:8.1f} ms   "
+    return (f"  {label:<48} n={len(values):<3} p50 {statistics.median(values) * 1000:8.1f} ms   "
             f"p95 {p95 * 1000:8.1f} ms   max {values[-1] * 1000:8.1f} ms")
 
 

@@ -79,16 +79,21 @@ def amount_in(text: str) -> Decimal | None:
         return None
 
 
+def _entity(parse: Parse | None, name: str, read) -> Decimal | None:
+    """An NLU entity's text read as a number (None when absent or unreadable)."""
+    entity = parse.first(name) if parse else None
+    if entity is None:
+        return None
+    try:
+        return read(entity.text)
+    except wages.AmountError:
+        return None
+
+
 def wage_slots(parse: Parse | None, text: str) -> dict[str, str]:
     """Amount, pay period, hours and prefecture, from the NLU's entities first and the text second."""
     slots: dict[str, str] = {}
-    amount = None
-    entity = parse.first("amount_yen") if parse else None
-    if entity:
-        try:
-            amount = wages.parse_amount(entity.text)
-        except wages.AmountError:
-            amount = None
+    amount = _entity(parse, "amount_yen", wages.parse_amount)
     if amount is None and text:
         amount = amount_in(text)
     if amount is not None:
@@ -99,13 +104,7 @@ def wage_slots(parse: Parse | None, text: str) -> dict[str, str]:
         period = wages.parse_period(text)
     if period is not None:
         slots["period"] = period.value
-    hours = None
-    hours_entity = parse.first("hours") if parse else None
-    if hours_entity:
-        try:
-            hours = wages.parse_hours(hours_entity.text)
-        except wages.AmountError:
-            hours = None
+    hours = _entity(parse, "hours", wages.parse_hours)
     if hours is None and text:
         hours = wages.find_hours(text)
     slots.update(hours_slot(hours))

@@ -200,27 +200,22 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date) -> Re
                  title=t(lang, messages.TOPIC_NAMES["wage_check"]))
 
 
+def _with_contacts(session: Session, lang: str, text: str, topic: str) -> str:
+    """The text, then the topic's contact lines (without the 110/119 the text itself gives)."""
+    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS)
+    return text + "\n\n" + contacts if contacts else text
+
+
 def emergency(session: Session, lang: str) -> list[Reply]:
     """The emergency numbers and contacts, then the urgent-handoff promise."""
-    text = t(lang, messages.EMERGENCY)
-    contacts = contacts_text(session, lang, "emergency", skip=EMERGENCY_NUMBERS)
-    if contacts:
-        text += "\n\n" + contacts
+    text = _with_contacts(session, lang, t(lang, messages.EMERGENCY), "emergency")
     return [Reply(text, (Button(t(lang, messages.BUTTON_HUMAN), "human"),)), Reply(t(lang, messages.HANDOFF_URGENT))]
 
 
 def handoff_started(session: Session, lang: str) -> Reply:
-    text = t(lang, messages.HANDOFF_STARTED)
-    contacts = contacts_text(session, lang, "talk_to_human", skip=EMERGENCY_NUMBERS)
-    if contacts:
-        text += "\n\n" + contacts
-    return Reply(text)
+    return Reply(_with_contacts(session, lang, t(lang, messages.HANDOFF_STARTED), "talk_to_human"))
 
 
 def processing_failed(session: Session, lang: str) -> Reply:
     """Said when a message could not be processed after every attempt: an apology and where to call."""
-    text = t(lang, messages.ERROR)
-    contacts = contacts_text(session, lang, "talk_to_human", skip=EMERGENCY_NUMBERS)
-    if contacts:
-        text += "\n\n" + contacts
-    return Reply(text)
+    return Reply(_with_contacts(session, lang, t(lang, messages.ERROR), "talk_to_human"))

@@ -408,18 +408,9 @@ def make_due(session_factory) -> None:
 
 async def test_a_crash_between_store_and_reply_is_answered_once_by_the_worker(chat, webhook, bot_api,
                                                                               session_factory, monkeypatch):
-    from bot import engine as engine_module
+    from tests.utils.faults import crash_first_turn
 
-    real_dispatch = engine_module.dispatch
-    crashes = []
-
-    def crash_once(turn):
-        if not crashes:
-            crashes.append(turn.text)
-            raise RuntimeError("simulated crash after the update was stored")
-        real_dispatch(turn)
-
-    monkeypatch.setattr(engine_module, "dispatch", crash_once)
+    crashes = crash_first_turn(monkeypatch)
     update = chat.update("text_message")
     await webhook.deliver(update)  # stored, 200: Telegram will not redeliver it
     assert crashes and bot_api.messages_to(chat.id) == []

@@ -330,18 +330,9 @@ async def test_long_reply_is_split_under_the_limit(zalo_app, capture):
 # ---------------------------------------------------------------------- nothing left behind
 async def test_a_crash_between_store_and_reply_is_answered_once_by_the_worker(client, zalo_app, capture,
                                                                               session_factory, monkeypatch):
-    from bot import engine as engine_module
+    from tests.utils.faults import crash_first_turn
 
-    real_dispatch = engine_module.dispatch
-    crashes = []
-
-    def crash_once(turn):
-        if not crashes:
-            crashes.append(turn.text)
-            raise RuntimeError("simulated crash after the event was stored")
-        real_dispatch(turn)
-
-    monkeypatch.setattr(engine_module, "dispatch", crash_once)
+    crashes = crash_first_turn(monkeypatch)
     body = event("user_send_text", text="lương tối thiểu ở Aichi bao nhiêu")
     assert (await post(client, body)).status_code == 200  # stored: Zalo need not redeliver
     assert crashes and capture.sends() == []
