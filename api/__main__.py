@@ -17,7 +17,60 @@ def _settings_error(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def users(argv: list[str]) -> int:
+    """`python -m api users add EMAIL --role … --languages … --name … --password-stdin` and `users list`."""
+    parser = argparse.ArgumentParser(prog="python -m api users")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="create a volunteer or admin account")
+    add.add_argument("email")
+    add.add_argument("--role", choices=["volunteer", "admin"], required=True)
+    add.add_argument("--languages", required=True, help="comma-separated: vi,id,tl,ja,en")
+    add.add_argument("--name", required=True, help="display name trainees see (never the email)")
+    add.add_argument("--group", help="support group")
+    add.add_argument("--capacity", type=int, default=3, help="chats at once (default 3)")
+    add.add_argument("--password-stdin", action="store_true", required=True, help="read the password from stdin")
+    sub.add_parser("list", help="list the accounts")
+    args = parser.parse_args(argv)
+
+    from api.accounts import service as accounts
+    from knowledge.config import KnowledgeSettings
+    from knowledge.db import make_engine, make_session_factory, session_scope
+    from knowledge.schema import SchemaBehind, ensure_current
+
+    database = make_engine(KnowledgeSettings().database_url)
+    try:
+        ensure_current(database)
+    except SchemaBehind as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    factory = make_session_factory(database)
+    try:
+        if args.command == "list":
+            with factory() as session:
+                for a in accounts.list_accounts(session=session):
+                    print(f"{a.id}\t{a.email}\t{a.role}\t{','.join(a.languages)}\t{a.display_name}\t"
+                          f"{'active' if a.active else 'inactive'}")
+            return 0
+        password = sys.stdin.readline().rstrip("\n")
+        try:
+            with session_scope(factory) as session:
+                account = accounts.create(session=session, email=args.email, password=password, role=args.role,
+                                          languages=[x.strip() for x in args.languages.split(",") if x.strip()],
+                                          name=args.name, group=args.group, capacity=args.capacity)
+                accounts.audit(session=session, account=None, action="account.created", target=account.email)
+        except accounts.AccountError as exc:
+            print(f"Not created: {exc}", file=sys.stderr)
+            return 2
+        print(f"Created {args.role} {args.email.strip().lower()}")
+        return 0
+    finally:
+        database.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["users"]:
+        return users(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m api")
     parser.add_argument("--migrate", action="store_true", help="apply pending migrations and seed first")
     args = parser.parse_args(argv)

@@ -18,6 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import limits
+from api.accounts.service import Signers
+from api.handoff.router import router as handoff_router
+from api.inbox.router import router as inbox_router
 from api.catalog.router import router as catalog_router
 from api.channels.web import router as web_router
 from api.config import ApiSettings
@@ -95,8 +98,9 @@ def create_app(
     nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
     bot_engine = Engine(session_factory=session_factory, nlu=nlu, settings=bot_settings,
                         **({"today": today} if today else {}))
+    key = cookie_key(settings, session_factory)
     services = Services(settings=settings, bot_settings=bot_settings, session_factory=session_factory,
-                        engine=bot_engine, nlu=nlu, signer=Signer(cookie_key(settings, session_factory), salt="web-chat"))
+                        engine=bot_engine, nlu=nlu, signer=Signer(key, salt="web-chat"), signers=Signers.from_key(key))
     telegram = None
     if bot_settings.telegram_enabled:  # Telegram webhook channel (api/channels/telegram.py)
         from api.channels import telegram
@@ -155,6 +159,8 @@ def create_app(
 
     app.include_router(catalog_router)
     app.include_router(web_router)
+    app.include_router(handoff_router)
+    app.include_router(inbox_router)
     if telegram is not None:
         telegram.mount(app, services)
     if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)

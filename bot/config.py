@@ -26,6 +26,8 @@ class BotSettings(BaseSettings):
     #: Attempts before a message or reply is marked dead, and the first retry delay (doubling each time).
     outbox_max_attempts: int = Field(default=6, ge=1, le=50)
     outbox_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    #: A claimed handoff whose volunteer has not written for this long goes back to the queue.
+    handoff_silence_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

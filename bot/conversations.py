@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot import safety
 from bot.models import (
-    Conversation, ConversationStatus, Direction, Handoff, HandoffReason, HandoffStatus, Message, MessageStatus,
+    Conversation, ConversationStatus, Direction, Handoff, HandoffEvent, HandoffReason, HandoffStatus, Message, MessageStatus,
     Priority,
 )
 from bot.schemas import Button, Inbound, Kind, Reply
@@ -223,12 +223,40 @@ def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]
     return due
 
 
+def take_unsent(*, session: Session, conversation_id: int) -> list[Message]:
+    """For channels that fetch their replies (web chat): the pending replies, each marked sent by exactly one
+    caller (a conditional UPDATE per row), so a reply shown in a response is not pushed again by the stream."""
+    taken = []
+    for message in pending_outbound(session=session, conversation_id=conversation_id):
+        won = session.execute(
+            update(Message).where(Message.id == message.id, Message.status == message.status)
+            .values(status=MessageStatus.sent, attempts=Message.attempts + 1, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won:
+            taken.append(message)
+    if taken:
+        delivery_changed(session=session, ids=[m.id for m in taken])
+    return taken
+
+
 def mark_sent(*, session: Session, ids: list[int]) -> None:
     if ids:
         session.execute(
             update(Message).where(Message.id.in_(ids))
             .values(status=MessageStatus.sent, attempts=Message.attempts + 1, error=None, next_attempt_at=None)
         )
+        delivery_changed(session=session, ids=ids)
+
+
+def delivery_changed(*, session: Session, ids: list[int]) -> None:
+    """Volunteers watch the delivery of their own messages: tell the inbox when one changes."""
+    conversation_ids = set(session.scalars(
+        select(Message.conversation_id).where(Message.id.in_(ids), Message.volunteer_id.is_not(None))))
+    for conversation_id in conversation_ids:
+        handoff_id = session.scalar(select(Handoff.id).where(Handoff.conversation_id == conversation_id)
+                                    .order_by(Handoff.id.desc()).limit(1))
+        session.add(HandoffEvent(handoff_id=handoff_id, kind="message.delivery"))
 
 
 def record_send_failure(*, message: Message, error: str, retryable: bool, max_attempts: int,
@@ -413,5 +441,6 @@ def forget(*, session: Session, conversation: Conversation) -> int:
     count = session.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conversation.id))
     session.execute(delete(Message).where(Message.conversation_id == conversation.id))
     session.execute(delete(Handoff).where(Handoff.conversation_id == conversation.id))
+    session.add(HandoffEvent(handoff_id=None, kind="handoff.deleted"))  # open inboxes drop it
     session.delete(conversation)
     return count or 0

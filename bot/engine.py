@@ -26,10 +26,12 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import conversations, decisions, messages, replies, safety
+from bot import conversations, decisions, handoffs, messages, replies, safety
 from bot.config import BotSettings
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
-from bot.models import Conversation, ConversationStatus, HandoffReason, Message, MessageStatus, Priority
+from bot.models import (
+    Conversation, ConversationStatus, HandoffReason, HandoffStatus, Message, MessageStatus, Priority,
+)
 from bot.nlu_client import NluClient, NluUnavailable, Parse
 from bot.schemas import Inbound, Kind, Outcome, Reply
 from knowledge import wages
@@ -74,6 +76,7 @@ class Turn:
     nlu_down: bool
     settings: BotSettings
     today: dt.date
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     lang: str = DEFAULT_LANGUAGE
     replies: list[Reply] = field(default_factory=list)
     intent: str | None = None
@@ -81,6 +84,9 @@ class Turn:
     ask_language: bool = False
     forgotten: bool = False
     urgent: bool = False
+    #: A volunteer holds the chat: the message is theirs, the bot says nothing of its own.
+    held: bool = False
+    handoff: object = None  # the conversation's active handoff when the turn began
 
     @property
     def text(self) -> str:
@@ -136,8 +142,8 @@ def emergency(turn: Turn) -> None:
     """The emergency numbers at once, and an urgent handoff."""
     turn.intent, turn.urgent = "emergency", True
     turn.clear_slots()
-    conversations.open_handoff(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
-                               reason=HandoffReason.emergency)
+    handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
+                           reason=HandoffReason.emergency)
     turn.say(*replies.emergency(turn.session, turn.lang))
 
 
@@ -145,8 +151,23 @@ def handoff(turn: Turn) -> None:
     reason = HandoffReason.misses if (turn.conv.misses or 0) >= 2 else HandoffReason.asked
     turn.clear_slots()
     turn.intent = turn.intent or "talk_to_human"
-    conversations.open_handoff(session=turn.session, conversation=turn.conv, priority=Priority.medium, reason=reason)
+    handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.medium, reason=reason)
     turn.say(replies.handoff_started(turn.session, turn.lang))
+
+
+def back_to_bot(turn: Turn) -> None:
+    """The trainee ends the volunteer chat themselves (/bot or the button)."""
+    handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
+    if handoff is None:
+        show_menu(turn)
+        return
+    turn.say(*handoffs.end(session=turn.session, handoff=handoff, status=HandoffStatus.returned, lang=turn.lang))
+
+
+def held_by_volunteer(turn: Turn) -> None:
+    """The message goes to the volunteer (the inbox is told); the bot stays silent."""
+    turn.held = True
+    handoffs.emit(session=turn.session, handoff_id=turn.handoff.id, kind="message.created")
 
 
 def minimum_wage(turn: Turn) -> None:
@@ -244,6 +265,7 @@ COMMANDS: dict[str, Handler] = {
     "/language": _command_language,
     "/human": handoff,
     "/forget": _command_forget,
+    "/bot": back_to_bot,
 }
 
 
@@ -300,6 +322,13 @@ def _button_forget(turn: Turn, arg: str) -> None:
         show_menu(turn)
 
 
+def _button_rate(turn: Turn, arg: str) -> None:
+    if arg.isdigit() and handoffs.rate(session=turn.session, conversation_id=turn.conv.id, rating=int(arg)):
+        turn.say(Reply(turn.t(messages.RATE_THANKS)), replies.menu(turn.lang))
+    else:
+        show_menu(turn)
+
+
 BUTTONS: dict[str, Callable[[Turn, str], None]] = {
     "lang": _button_lang,
     "topic": _button_topic,
@@ -308,6 +337,8 @@ BUTTONS: dict[str, Callable[[Turn, str], None]] = {
     "menu": _button_menu,
     "period": _button_period,
     "forget": _button_forget,
+    "bot": lambda turn, _arg: back_to_bot(turn),
+    "rate": _button_rate,
 }
 
 
@@ -410,9 +441,23 @@ def _unsure(turn: Turn) -> bool:
     return turn.parse.intent is None or turn.parse.confidence < turn.settings.nlu_threshold
 
 
+def _back_to_bot(turn: Turn) -> bool:
+    if turn.inbound.kind == Kind.button:
+        return (turn.inbound.payload or "") == "bot"
+    return _is_command(turn) and turn.text.strip().split()[0].lower().split("@")[0] == "/bot"
+
+
+def _held(turn: Turn) -> bool:
+    """Text for the volunteer; commands (/forget, /bot, /language) and button presses stay the trainee's own."""
+    return (turn.handoff is not None and turn.handoff.status == HandoffStatus.claimed
+            and turn.inbound.kind != Kind.button and not _is_command(turn))
+
+
 #: The order of the checks is the order of priorities: safety first, understanding last.
 ROUTES: tuple[Route, ...] = (
     Route("danger words", _danger_words, emergency),
+    Route("back to the bot", _back_to_bot, back_to_bot),
+    Route("a volunteer holds the chat", _held, held_by_volunteer),
     Route("follow", lambda turn: turn.inbound.kind == Kind.follow, greet),
     Route("unfollow", lambda turn: turn.inbound.kind == Kind.unfollow, lambda turn: None),
     Route("button", lambda turn: turn.inbound.kind == Kind.button, run_button),
@@ -429,12 +474,24 @@ ROUTES: tuple[Route, ...] = (
 
 
 def dispatch(turn: Turn) -> None:
-    """Run the first route that matches and takes the message; then ask the language if we guessed it."""
+    """Run the first route that matches and takes the message; then ask the language if we guessed it,
+    and, while the trainee waits for a volunteer, tell them once where they stand."""
+    turn.handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
     for route in ROUTES:
         if route.check(turn) and route.handle(turn) is not False:
             break
-    if turn.ask_language and not turn.conv.lang_chosen and not turn.forgotten:
+    if turn.forgotten:
+        return
+    if turn.ask_language and not turn.conv.lang_chosen:
         turn.say(replies.choose_language())
+    if turn.held:
+        return
+    handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
+    if handoff is not None and turn.handoff is not None:  # already open before this message: the inbox shows it
+        handoffs.emit(session=turn.session, handoff_id=handoff.id, kind="message.created")
+    if handoff is not None and handoff.status == HandoffStatus.waiting:
+        if not handoff.queue_told:
+            turn.say(*handoffs.queue_notice(session=turn.session, handoff=handoff, lang=turn.lang, now=turn.now))
 
 
 def needs_nlu(inbound: Inbound, urgent: bool) -> bool:
@@ -462,11 +519,13 @@ class Engine:
         nlu: NluClient,
         settings: BotSettings | None = None,
         today: Callable[[], dt.date] = dt.date.today,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ):
         self.session_factory = session_factory
         self.nlu = nlu
         self.settings = settings or BotSettings()
         self.today = today
+        self.now = now
         self.senders: dict[str, Sender] = {}
         #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
         self._forgotten: dict[int, list[Reply]] = {}
@@ -604,7 +663,7 @@ class Engine:
             conv = session.get(Conversation, message.conversation_id)
             inbound = self._numbered_choice(session, conv, message, inbound)
             turn = Turn(session=session, conv=conv, inbound=inbound, parse=parse, nlu_down=down,
-                        settings=self.settings, today=self.today(), urgent=message.urgent,
+                        settings=self.settings, today=self.today(), now=self.now(), urgent=message.urgent,
                         intent=parse.intent if parse else None, confidence=parse.confidence if parse else None)
             choice = decisions.choose_language(inbound, current=conv.lang, chosen=conv.lang_chosen,
                                                pending_slot=conv.pending_slot)
@@ -698,6 +757,10 @@ class Engine:
     async def run_due(self, *, limit: int = 20) -> int:
         """One worker tick: claim conversations with due work (urgent first) and drain each. Returns how many."""
         owner = secrets.token_hex(8)
+        silent = await asyncio.to_thread(self._in_session, handoffs.requeue_silent,
+                                         silence=dt.timedelta(minutes=self.settings.handoff_silence_minutes))
+        for conversation_id in silent:
+            await self.drain(conversation_id)
         claimed = await asyncio.to_thread(
             self._in_session, conversations.claim_due, owner=owner, seconds=self.settings.worker_lease_seconds,
             send_channels=list(self.senders), limit=limit)
@@ -741,8 +804,7 @@ class Engine:
             if conv.channel in self.senders or not replied_inline:
                 rows = conversations.replies_to(session=session, message_id=message.id)
             else:
-                rows = conversations.pending_outbound(session=session, conversation_id=conv.id)
-                conversations.mark_sent(session=session, ids=[m.id for m in rows])
+                rows = conversations.take_unsent(session=session, conversation_id=conv.id)
             handoff = (conversations.active_handoff(session=session, conversation_id=conv.id)
                        if conv.status == ConversationStatus.open else None)
             outcome = Outcome(

@@ -106,6 +106,23 @@ HANDOFF_STARTED = _(
 )
 HANDOFF_URGENT = _("I have asked a volunteer to answer you urgently.")
 HANDOFF_WAITING = _("Your message was passed to the volunteer.")
+QUEUE_SOON = _(
+    "You are number {position} in the queue. A volunteer should answer in about {minutes} minutes. "
+    "Until then I will keep answering your questions."
+)
+QUEUE_OFF_HOURS = _(
+    "Volunteers are not online now. The next one is available on {day} from {time} (Japan time). "
+    "Until then I will keep answering your questions. In danger, call 110 (police) or 119 (ambulance) at any time."
+)
+QUEUE_AGAIN = _("The volunteer had to leave. You are back in the queue; the next volunteer will answer you here.")
+VOLUNTEER_JOINED = _("{name}, a volunteer, has joined the chat. Write to them here. To go back to the bot, send /bot.")
+BACK_TO_BOT = _("The volunteer has ended the chat. I (the bot) will answer your questions again.")
+RATE_QUESTION = _("How much did the volunteer help you? 1 = not at all, 5 = very much.")
+RATE_THANKS = _("Thank you for your answer.")
+BUTTON_BACK_TO_BOT = _("Back to the bot")
+WEEKDAYS = (
+    _("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday"),
+)
 
 # Emergency
 EMERGENCY = _(

@@ -46,6 +46,15 @@ class HandoffStatus(enum.StrEnum):
     returned = "returned"
 
 
+class HandoffOutcome(enum.StrEnum):
+    information_given = "information_given"
+    referred = "referred"
+    resolved = "resolved"
+    emergency_services = "emergency_services"
+    no_response = "no_response"
+    not_relevant = "not_relevant"
+
+
 class HandoffReason(enum.StrEnum):
     asked = "asked"  # the trainee asked for a person
     misses = "misses"  # two misses in a row, then the trainee accepted the offer
@@ -124,6 +133,8 @@ class Message(Base):
     #: Outbound: the inbound message this reply answers (a retried web POST gets these again).
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), nullable=True,
                                                     index=True)
+    #: Outbound: the volunteer who wrote it (none: the bot).
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True)
     #: Inbound: what the channel said about the language (client language code, an explicit choice).
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -145,8 +156,48 @@ class Handoff(Base):
     priority: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=HandoffStatus.waiting)
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The volunteer account holding it (api/accounts), while claimed; kept after close for the record.
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True,
+                                                     index=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_reply_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_volunteer_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: A contact key (knowledge.models.Contact) the trainee was referred to.
+    referral: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The trainee was told their place in the queue (said once per handoff).
+    queue_told: Mapped[bool] = mapped_column(default=False)
 
     conversation: Mapped[Conversation] = relationship(back_populates="handoffs")
+    notes: Mapped[list[HandoffNote]] = relationship(cascade="all, delete-orphan", passive_deletes=True,
+                                                    order_by="HandoffNote.id")
+
+
+class HandoffNote(Base):
+    """An internal note of the volunteers on a handoff (never shown to the trainee)."""
+
+    __tablename__ = "handoff_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoff.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HandoffEvent(Base):
+    """What changed on a handoff, in order: the inbox's live stream reads these rows, so any app process
+    can tell any open inbox (`handoff.opened`, `handoff.claimed`, `message.created`, `message.delivery`, ...)."""
+
+    __tablename__ = "handoff_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff.id", ondelete="CASCADE"), nullable=True,
+                                                   index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ChannelCredential(Base):
@@ -161,3 +212,52 @@ class ChannelCredential(Base):
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------- people
+# Volunteer and admin accounts live beside the handoffs they hold (their tables are referenced by handoff
+# and message rows, so every process that writes those must know them). Only api/ reads or writes them.
+class Role(enum.StrEnum):
+    volunteer = "volunteer"
+    admin = "admin"
+
+
+class Account(Base):
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: What trainees see ("Lan has joined the chat"): never the email.
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default=Role.volunteer)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    support_group: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: How many chats the volunteer holds at once at most.
+    capacity: Mapped[int] = mapped_column(Integer, default=3)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLog(Base):
+    """Who read or changed what: every read of a transcript, every claim, release, close and account change."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True,
+                                                   index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginAttempt(Base):
+    """A failed sign-in (by email and by client address): counted in the database, so every process sees them."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

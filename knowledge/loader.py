@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from knowledge.intents import LANGUAGES, TOPICS
-from knowledge.models import SEED_EDITOR, Contact, Entry, EntryStatus, EntryVersion, MinimumWage, Topic
+from knowledge.models import (
+    SEED_EDITOR, CannedReply, Contact, Entry, EntryStatus, EntryVersion, MinimumWage, SupportHours, Topic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,12 +183,45 @@ def _seed_contacts(session: Session, report: SeedReport, data_dir: Path) -> None
             report.count(report.updated, "contact")
 
 
+def _seed_support_hours(session: Session, report: SeedReport, data_dir: Path) -> None:
+    """The groups' hours go into an empty table only: once an admin has set them, they are theirs."""
+    path = data_dir / "support_hours.yaml"
+    if not path.exists() or session.scalar(select(SupportHours.id).limit(1)) is not None:
+        return
+    for row in _read(path):
+        for weekday in row["weekdays"]:
+            session.add(SupportHours(lang=row["lang"], weekday=weekday, opens=row["opens"], closes=row["closes"]))
+            report.count(report.created, "support_hours")
+
+
+def _seed_canned_replies(session: Session, report: SeedReport, data_dir: Path) -> None:
+    path = data_dir / "canned_replies.yaml"
+    if not path.exists():
+        return
+    existing = {(c.key, c.lang): c for c in session.scalars(select(CannedReply))}
+    for row in _read(path):
+        for lang in LANGUAGES:
+            fields = {"title": row["title"][lang].strip(), "text": row["text"][lang].strip()}
+            reply = existing.get((row["key"], lang))
+            if reply is None:
+                session.add(CannedReply(key=row["key"], lang=lang, edited_by=SEED_EDITOR, **fields))
+                report.count(report.created, "canned_reply")
+            elif reply.edited_by != SEED_EDITOR:
+                report.kept_admin_edits += 1
+            elif any(getattr(reply, k) != v for k, v in fields.items()):
+                for k, v in fields.items():
+                    setattr(reply, k, v)
+                report.count(report.updated, "canned_reply")
+
+
 def seed(session: Session, data_dir: Path = DATA_DIR) -> SeedReport:
     """Load every data file into the database (idempotent). The caller commits."""
     report = SeedReport()
     _seed_topics(session, report, data_dir)
     _seed_wages(session, report, data_dir)
     _seed_contacts(session, report, data_dir)
+    _seed_support_hours(session, report, data_dir)
+    _seed_canned_replies(session, report, data_dir)
     session.flush()
     return report
 

@@ -117,3 +117,33 @@ class Contact(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=True)
     edited_by: Mapped[str] = mapped_column(String(100), default=SEED_EDITOR)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SupportHours(Base):
+    """When the volunteers of the support groups answer chats in a language (Japan time), one row per day span."""
+
+    __tablename__ = "support_hours"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lang: Mapped[str] = mapped_column(String(8), index=True)
+    #: 0 = Monday … 6 = Sunday.
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[str] = mapped_column(String(5))  # "HH:MM"
+    closes: Mapped[str] = mapped_column(String(5))  # "HH:MM", after `opens`
+    group_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    edited_by: Mapped[str] = mapped_column(String(128), default=SEED_EDITOR)
+
+
+class CannedReply(Base):
+    """A reply a volunteer can send in one click, in each of the five languages; placeholders are filled
+    from the knowledge when it is sent ({name}, {minimum_wage}, {hotline})."""
+
+    __tablename__ = "canned_reply"
+    __table_args__ = (UniqueConstraint("key", "lang", name="uq_canned_reply_key_lang"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    edited_by: Mapped[str] = mapped_column(String(128), default=SEED_EDITOR)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge import prefectures, wages
-from knowledge.models import Contact, Entry, EntryStatus, MinimumWage, Topic
+from knowledge.models import Contact, Entry, EntryStatus, MinimumWage, SupportHours, Topic
 
 #: The embassy contacts per trainee language, for the "embassy" placeholder in a topic's contact list.
 EMBASSY_NATIONALITY = {"vi": "vn", "id": "id", "tl": "ph"}
@@ -155,3 +155,36 @@ def topic_contacts(*, session: Session, topic: str, lang: str) -> list[Contact]:
         elif key in by_key:
             chosen.append(by_key[key])
     return list(dict.fromkeys(chosen))
+
+
+JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def support_open(*, session: Session, lang: str, at: dt.datetime) -> bool:
+    """True when volunteers answer chats in `lang` at `at` (their hours are in Japan time)."""
+    local = at.astimezone(JAPAN)
+    now = local.hour * 60 + local.minute
+    rows = session.scalars(select(SupportHours).where(SupportHours.lang == lang,
+                                                      SupportHours.weekday == local.weekday()))
+    return any(_minutes(r.opens) <= now < _minutes(r.closes) for r in rows)
+
+
+def next_opening(*, session: Session, lang: str, after: dt.datetime) -> dt.datetime | None:
+    """When volunteers in `lang` are next available after `after` (Japan time), or None when no hours are set."""
+    rows = list(session.scalars(select(SupportHours).where(SupportHours.lang == lang)))
+    if not rows:
+        return None
+    local = after.astimezone(JAPAN)
+    for days in range(8):
+        day = (local + dt.timedelta(days=days)).date()
+        starts = sorted(_minutes(r.opens) for r in rows if r.weekday == day.weekday())
+        for start in starts:
+            opening = dt.datetime.combine(day, dt.time(start // 60, start % 60), tzinfo=JAPAN)
+            if opening > local:
+                return opening
+    return None

@@ -8,10 +8,8 @@ import knowledge.models  # noqa: F401  (registers the tables)
 from knowledge.config import KnowledgeSettings
 from knowledge.db import Base, make_engine
 
-try:  # the conversation tables live in bot/ (added by a later migration)
-    import bot.models  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+import bot.models  # noqa: F401,E402  (conversations, messages, handoffs, accounts)
+
 
 target_metadata = Base.metadata
 

@@ -10,18 +10,26 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
+import asyncio
+import json
+
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field
 
+from sse_starlette.sse import EventSourceResponse
+
 from api.deps import EngineDep, ServicesDep
+from bot import conversations
 from bot.schemas import Inbound, Kind
 
 router = APIRouter(tags=["web chat"])
 PAGE = Path(__file__).resolve().parent.parent / "static" / "chat.html"
 COOKIE = "trainee_chat"
 COOKIE_MAX_AGE = 180 * 24 * 3600
+#: How often an open page's stream looks for replies to push.
+PUSH_POLL_SECONDS = 0.5
 
 
 class WebMessage(BaseModel):
@@ -96,6 +104,71 @@ async def post_message(body: WebMessage, request: Request, response: Response, e
         meta=WebMeta(lang=outcome.lang, intent=outcome.intent, confidence=outcome.confidence,
                      handoff_id=outcome.handoff_id, duplicate=outcome.duplicate),
     )
+
+
+def _web_user_of(request: Request, services) -> str | None:
+    signed = request.cookies.get(COOKIE)
+    if not signed:
+        return None
+    try:
+        return services.signer.unsign(signed).decode("ascii")
+    except (BadSignature, UnicodeDecodeError):
+        return None
+
+
+def _replies_json(rows) -> list[dict]:
+    return [WebReply(text=m.text or "", title=m.title,
+                     buttons=[WebButton(**b) for b in (m.buttons or [])]).model_dump() for m in rows]
+
+
+@router.get("/channels/web/events")
+async def events(request: Request, services: ServicesDep):
+    """Server-sent events for this browser's conversation: replies that arrive without a message of the
+    trainee's (a volunteer writing, a volunteer joining or leaving). Each is pushed to one open page only."""
+    user_id = _web_user_of(request, services)
+    if user_id is None:
+        raise HTTPException(status_code=401, detail="no web chat identity yet: send a message first")
+
+    def take() -> list[dict]:
+        with services.session_factory() as session:
+            conversation = conversations.conversation_of(session=session, channel="web", user_id=user_id)
+            if conversation is None:
+                return []
+            rows = conversations.take_unsent(session=session, conversation_id=conversation.id)
+            session.commit()
+            return _replies_json(rows)
+
+    async def stream():
+        while True:
+            replies = await asyncio.to_thread(take)
+            if replies:
+                yield {"event": "replies", "data": json.dumps({"replies": replies})}
+            await asyncio.sleep(PUSH_POLL_SECONDS)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get("/channels/web/history")
+def history(request: Request, services: ServicesDep) -> dict:
+    """The conversation so far (the last 100 messages), for a page that is reloaded."""
+    user_id = _web_user_of(request, services)
+    if user_id is None:
+        return {"messages": []}
+    from sqlalchemy import select
+
+    from bot.models import Direction, Message
+
+    with services.session_factory() as session:
+        conversation = conversations.conversation_of(session=session, channel="web", user_id=user_id)
+        if conversation is None:
+            return {"messages": []}
+        rows = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
+                                    .order_by(Message.id.desc()).limit(100)))[::-1]
+        return {"messages": [
+            {"from": "trainee" if m.direction == Direction.inbound else ("volunteer" if m.volunteer_id else "bot"),
+             "text": m.text or "", "title": m.title, "buttons": m.buttons or []}
+            for m in rows if m.kind == "text" or m.direction == Direction.outbound
+        ]}
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
