@@ -141,3 +141,37 @@ def new_client(app):
     import httpx
 
     return lambda: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A fresh migrated and seeded database of its own (committed data, several connections or processes)."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from knowledge.db import make_session_factory
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        if not POSTGRES_URL:
+            if os.environ.get("CI"):
+                pytest.fail("TEST_POSTGRES_URL is not set: `make test` starts a PostgreSQL server and sets it")
+            pytest.skip("no PostgreSQL server (run the suite with `make test`)")
+        name = f"fresh_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+    upgrade(url)
+    database = make_engine(url)
+    with session_scope(make_session_factory(database)) as s:
+        seed(s)
+    database.dispose()
+    yield url
+    if request.param == "postgresql":
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -42,34 +42,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    """A fresh migrated and seeded database that separate processes can open."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        if not POSTGRES_URL:
-            if os.environ.get("CI"):
-                pytest.fail("TEST_POSTGRES_URL is not set: `make test` starts a PostgreSQL server and sets it")
-            pytest.skip("no PostgreSQL server (run the suite with `make test`)")
-        name = f"proc_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
-    upgrade(url)
-    database = make_engine(url)
-    with session_scope(make_session_factory(database)) as session:
-        seed(session)
-    database.dispose()
-    yield url
-    if request.param == "postgresql":
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 class AppProcess:
     """`python -m api` on a free port, with the outbox worker tuned to react within seconds."""
 

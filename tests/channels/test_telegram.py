@@ -472,3 +472,43 @@ async def test_deeply_nested_update_with_the_right_secret_is_400(webhook, bot_ap
     response = await webhook.post(None, raw=b"{" + b'"a": "' + b"x" * 1_100_000 + b'"}')
     assert response.status_code == 413
     assert message_count(session_factory) == before and bot_api.calls_of("sendMessage", ok_only=False) == []
+
+
+# ---------------------------------------------------------------------- a volunteer takes the chat
+async def test_a_volunteer_answers_on_telegram_and_the_bot_comes_back(chat, webhook, bot_api, session_factory):
+    from api.accounts import service as accounts
+
+    with session_factory() as session:
+        accounts.create(session=session, email="lan@example.org", password="correct horse battery",
+                        role="volunteer", languages=["vi"], name="Lan")
+        session.commit()
+    token = (await webhook.client.post("/auth/token", json={"email": "lan@example.org",
+                                                            "password": "correct horse battery"})).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+
+    await webhook.deliver(chat.update("text_message", text="/human"))
+    [handoff] = (await webhook.client.get("/api/handoffs?status=waiting", headers=headers)).json()["data"]
+    assert handoff["channel"] == "telegram" and str(chat.id) not in str(handoff)
+
+    assert (await webhook.client.post(f"/api/handoffs/{handoff['id']}/claim", headers=headers)).status_code == 200
+    joined = bot_api.messages_to(chat.id)[-1]
+    assert visible_text(joined["text"]) == t("vi", messages.VOLUNTEER_JOINED, name="Lan")
+    before = len(bot_api.messages_to(chat.id))
+    await webhook.deliver(chat.update("text_message", text="Lương tối thiểu ở Aichi là bao nhiêu?"))
+    assert len(bot_api.messages_to(chat.id)) == before  # while claimed the bot sends nothing of its own
+
+    reply = "Chào em <3, lương tối thiểu ở Aichi là 1.140 yên/giờ & em nên giữ phiếu lương."
+    sent = await webhook.client.post(f"/api/handoffs/{handoff['id']}/messages", headers=headers, json={"text": reply})
+    assert sent.status_code == 200
+    assert visible_text(bot_api.messages_to(chat.id)[-1]["text"]) == reply  # escaped for Telegram HTML, shown as is
+    detail = (await webhook.client.get(f"/api/handoffs/{handoff['id']}", headers=headers)).json()
+    assert [m["delivery"] for m in detail["messages"] if m["direction"] == "volunteer"] == ["sent"]
+
+    closed = await webhook.client.post(f"/api/handoffs/{handoff['id']}/close", headers=headers,
+                                       json={"outcome": "information_given"})
+    assert closed.status_code == 200
+    last = bot_api.messages_to(chat.id)[-2:]
+    assert visible_text(last[0]["text"]) == t("vi", messages.BACK_TO_BOT)
+    assert [b["callback_data"] for row in button_rows(last[1]) for b in row] == [f"rate:{n}" for n in range(1, 6)]
+    await webhook.deliver(chat.update("text_message", text="Lương tối thiểu ở Aichi là bao nhiêu?"))
+    assert "1.140" in shown(bot_api.messages_to(chat.id)[-2:])  # the bot answers again

@@ -349,3 +349,27 @@ async def test_a_crash_between_store_and_reply_is_answered_once_by_the_worker(cl
     assert len(delivered) == 1 and AICHI_RATE in seen(delivered[0])
     assert await engine.run_due() == 0 and capture.delivered(USER) == delivered  # once, not twice
     assert outbound_statuses(session_factory) == [MessageStatus.sent]
+
+
+async def test_a_volunteer_answers_on_zalo_within_its_limits(client, capture, session_factory):
+    from api.accounts import service as accounts
+
+    with session_factory() as session:
+        accounts.create(session=session, email="lan@example.org", password="correct horse battery",
+                        role="volunteer", languages=["vi"], name="Lan")
+        session.commit()
+    token = (await client.post("/auth/token", json={"email": "lan@example.org",
+                                                    "password": "correct horse battery"})).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    await post(client, event("user_send_text", text="/human"))
+    [handoff] = (await client.get("/api/handoffs?status=waiting", headers=headers)).json()["data"]
+    await client.post(f"/api/handoffs/{handoff['id']}/claim", headers=headers)
+    assert capture.delivered(USER)[-1].startswith(t("vi", messages.VOLUNTEER_JOINED, name="Lan"))
+    before = len(capture.delivered(USER))
+    await post(client, event("user_send_text", text="lương tối thiểu ở Aichi bao nhiêu"))
+    assert len(capture.delivered(USER)) == before  # the bot is silent while Lan holds the chat
+    long_reply = "Chào em. " + "Em hãy giữ phiếu lương và ghi lại giờ làm. " * 80  # ~3,400 characters
+    await client.post(f"/api/handoffs/{handoff['id']}/messages", headers=headers, json={"text": long_reply})
+    parts = capture.delivered(USER)[before:]
+    assert len(parts) >= 2 and all(len(p) <= 2000 for p in parts)
+    assert " ".join(parts).split() == long_reply.split()
