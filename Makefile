@@ -75,7 +75,7 @@ test: deps locales nlu
 	@scripts/run_tests.sh
 
 bench: deps locales nlu
-	@$(PY) bench/nlu_bench.py; $(PY) bench/langdetect_eval.py; $(PY) bench/emergency_bench.py; $(PY) bench/e2e_bench.py
+	@$(PY) bench/nlu_bench.py; $(PY) bench/langdetect_eval.py; $(PY) bench/emergency_bench.py; $(PY) bench/handoff_bench.py; $(PY) bench/e2e_bench.py
 
 clean:
 	rm -rf $(VENV) $(NLU_VENV) nlu/models data

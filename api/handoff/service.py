@@ -23,6 +23,7 @@ from bot.models import (
 from bot.schemas import Reply
 from knowledge import service as knowledge_service
 from knowledge.db import utcnow
+from knowledge.service import JAPAN
 from knowledge.models import CannedReply, Contact
 
 PRIORITY_ORDER = {p: i for i, p in enumerate(reversed(list(Priority)))}  # urgent first
@@ -207,11 +208,18 @@ def _fill(text: str, values: dict[str, str]) -> str:
 def _minimum_wage_sentence(session: Session, handoff: Handoff, lang: str) -> str:
     from bot.i18n import date, yen
 
+    from knowledge import prefectures
+
     conversation = session.get(Conversation, handoff.conversation_id)
     prefecture = (conversation.slots or {}).get("prefecture")
+    if not prefecture:  # the last prefecture the trainee named
+        texts = session.scalars(select(Message.text).where(Message.conversation_id == conversation.id,
+                                                           Message.direction == Direction.inbound)
+                                .order_by(Message.id.desc()).limit(50))
+        prefecture = next((found for text in texts if text and (found := prefectures.find_in_text(text))), None)
     if not prefecture:
         return t(lang, messages.ASK_PREFECTURE)
-    rate = knowledge_service.rate_on(session=session, prefecture=prefecture, on=dt.date.today())
+    rate = knowledge_service.rate_on(session=session, prefecture=prefecture, on=dt.datetime.now(JAPAN).date())
     if rate is None:
         return t(lang, messages.ASK_PREFECTURE)
     return t(lang, messages.MINIMUM_WAGE_RATE, prefecture=prefecture, amount=yen(rate.yen_per_hour, lang),

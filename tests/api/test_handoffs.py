@@ -100,6 +100,11 @@ async def test_the_whole_loop_on_the_web_chat(client, auth, bot_engine, session)
     mine = [m for m in detail["messages"] if m["direction"] == "volunteer"]
     assert mine[-1]["delivery"] == "sent" and mine[-1]["volunteer"] == "Lan"
 
+    canned = (await client.get(f"/api/handoffs/{handoff_id}/canned", headers=auth["lan"])).json()["data"]
+    by_key = {c["key"]: c["text"] for c in canned}
+    assert set(by_key) >= {"hello", "minimum_wage", "call_hotline"}
+    assert "Aichi" in by_key["minimum_wage"] and "{" not in "".join(by_key.values())  # filled, in Vietnamese
+    assert "Lan" in by_key["hello"]
     await client.post(f"/api/handoffs/{handoff_id}/notes", headers=auth["lan"], json={"text": "passport held"})
     closed = await client.post(f"/api/handoffs/{handoff_id}/close", headers=auth["lan"],
                                json={"outcome": "information_given", "referral": "otit"})
