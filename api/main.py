@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import limits
+from api.accounts.router import router as accounts_router
 from api.accounts.service import Signers
 from api.handoff.router import router as handoff_router
 from api.inbox.router import router as inbox_router
@@ -160,6 +161,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(web_router)
     app.include_router(handoff_router)
+    app.include_router(accounts_router)
     app.include_router(inbox_router)
     if telegram is not None:
         telegram.mount(app, services)

@@ -213,6 +213,10 @@ async def test_roles_matrix(client, auth):
         ("POST", f"/api/handoffs/{held}/release", None, {"anonymous": 401, "other": 403}),
         ("POST", f"/api/handoffs/{held}/close", {"outcome": "resolved"}, {"anonymous": 401, "other": 403}),
         ("GET", "/api/handoffs/nope", None, {"anonymous": 401, "holder": 404, "other": 404, "admin": 404}),
+        ("GET", "/api/accounts", None, {"anonymous": 401, "holder": 403, "other": 403, "admin": 200}),
+        ("POST", "/api/accounts", {"email": "new@example.org", "password": PASSWORD, "role": "volunteer",
+                                   "languages": ["tl"], "name": "Joy"},
+         {"anonymous": 401, "holder": 403, "other": 403, "admin": 201}),
     ]
     for method, path, body, expected in calls:
         for role, status in expected.items():
@@ -223,5 +227,10 @@ async def test_roles_matrix(client, auth):
     closing = await client.post(f"/api/handoffs/{held}/close", headers=auth["lan"], json={"outcome": "resolved"})
     assert closing.status_code == 409
     assert (await client.get("/api/handoffs/stream", headers={})).status_code == 401
+    accounts_list = (await client.get("/api/accounts", headers=auth["admin"])).json()["data"]
+    budi = next(a for a in accounts_list if a["email"] == "budi@example.org")
+    assert (await client.post(f"/api/accounts/{budi['id']}/deactivate", headers=auth["lan"])).status_code == 403
+    assert (await client.post(f"/api/accounts/{budi['id']}/deactivate", headers=auth["admin"])).status_code == 200
+    assert (await client.get("/api/handoffs", headers=auth["budi"])).status_code == 401  # his token stops working
     forged = {"Authorization": "Bearer " + auth["lan"]["Authorization"].split()[1][:-2] + "xx"}
     assert (await client.get("/api/handoffs", headers=forged)).status_code == 401
