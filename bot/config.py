@@ -28,6 +28,11 @@ class BotSettings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
     #: A claimed handoff whose volunteer has not written for this long goes back to the queue.
     handoff_silence_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    #: Optional: a volunteers' Telegram group told of each new urgent handoff (language, reason, a link; no
+    #: personal data). Off unless set; needs the Telegram channel on.
+    handoff_notify_telegram_chat: str | None = None
+    #: The public address of the inbox, for links in those notifications (e.g. https://help.example.org).
+    inbox_public_url: str | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

@@ -87,6 +87,9 @@ class Turn:
     #: A volunteer holds the chat: the message is theirs, the bot says nothing of its own.
     held: bool = False
     handoff: object = None  # the conversation's active handoff when the turn began
+    #: Notices for the volunteers' group (no personal data), and the handoffs they are about.
+    alerts: list[str] = field(default_factory=list)
+    alert_ids: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -142,8 +145,13 @@ def emergency(turn: Turn) -> None:
     """The emergency numbers at once, and an urgent handoff."""
     turn.intent, turn.urgent = "emergency", True
     turn.clear_slots()
-    handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
-                           reason=HandoffReason.emergency)
+    before = turn.handoff.priority if turn.handoff is not None else None
+    handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
+                                     reason=HandoffReason.emergency)
+    if before != Priority.urgent:
+        turn.alerts.append(f"Urgent handoff: language {handoff.lang or '?'}, reason {handoff.reason}, "
+                           f"channel {handoff.channel}.")
+        turn.alert_ids.append(handoff.public_id)
     turn.say(*replies.emergency(turn.session, turn.lang))
 
 
@@ -527,6 +535,8 @@ class Engine:
         self.today = today
         self.now = now
         self.senders: dict[str, Sender] = {}
+        #: Alerts for the volunteers' group of a turn just processed, sent after the trainee's replies.
+        self._pending_alerts: dict[int, list[tuple[str, str]]] = {}
         #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
         self._forgotten: dict[int, list[Reply]] = {}
 
@@ -585,6 +595,7 @@ class Engine:
                     ok = await self._process(message_id, item)
                     if item.channel_sends:
                         await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
+                    await self._alert_volunteers(self._pending_alerts.pop(conversation_id, []))
                     if not ok:
                         break
                     held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)  # renews the lease
@@ -632,14 +643,29 @@ class Engine:
                 logger.error("NLU unavailable for conversation %s", item.conversation_id)
                 down = True
         try:
-            goodbye = await asyncio.to_thread(self._run_turn, message_id, item.inbound, parse, down)
+            goodbye, alerts = await asyncio.to_thread(self._run_turn, message_id, item.inbound, parse, down)
         except Exception as exc:
             logger.exception("processing message %s failed", message_id)
             await asyncio.to_thread(self._failed, message_id, f"{type(exc).__name__}: {exc}")
             return False
         if goodbye is not None:
             await self._say_goodbye(message_id, item.inbound, goodbye)
+        self._pending_alerts[item.conversation_id] = alerts
         return True
+
+    async def _alert_volunteers(self, alerts: list[tuple[str, str]]) -> None:
+        """Best effort: tell the volunteers' group of a new urgent handoff (if configured)."""
+        chat = self.settings.handoff_notify_telegram_chat
+        sender = self.senders.get("telegram")
+        if not alerts or not chat or sender is None:
+            return
+        base = (self.settings.inbox_public_url or "").rstrip("/")
+        for text, public_id in alerts:
+            link = f" {base}/inbox/h/{public_id}" if base else ""
+            try:
+                await sender.send(chat, Reply(text + link))
+            except SendFailed as exc:
+                logger.warning("the volunteers' group could not be told of an urgent handoff: %s", exc)
 
     async def _say_goodbye(self, message_id: int, inbound: Inbound, goodbye: list[Reply]) -> None:
         """The replies after /forget: sent once, best effort, or handed to the caller waiting inline."""
@@ -655,9 +681,10 @@ class Engine:
             except SendFailed as exc:
                 logger.warning("the reply after /forget could not be sent: %s", exc)
 
-    def _run_turn(self, message_id: int, inbound: Inbound, parse: Parse | None, down: bool) -> list[Reply] | None:
-        """Decide and store the turn in one transaction; returns the replies only when the trainee's data
-        was just deleted (they are sent, but not stored)."""
+    def _run_turn(self, message_id: int, inbound: Inbound, parse: Parse | None,
+                  down: bool) -> tuple[list[Reply] | None, list[tuple[str, str]]]:
+        """Decide and store the turn in one transaction. Returns the replies when the trainee's data was just
+        deleted (they are sent, but not stored), and the alerts for the volunteers' group."""
         with self.session_factory() as session:
             message = session.get(Message, message_id)
             conv = session.get(Conversation, message.conversation_id)
@@ -671,11 +698,12 @@ class Engine:
             dispatch(turn)
             if turn.forgotten:  # nothing of the trainee is kept, not even the goodbye
                 session.commit()
-                return turn.replies
+                return turn.replies, []
             conversations.mark_processed(message=message, intent=turn.intent, confidence=turn.confidence)
             conversations.record_replies(session=session, conversation=conv, reply_to=message, replies=turn.replies,
                                          urgent=turn.urgent)
             session.commit()
+            return None, list(zip(turn.alerts, turn.alert_ids))
 
     @staticmethod
     def _numbered_choice(session: Session, conv: Conversation, message: Message, inbound: Inbound) -> Inbound:

@@ -512,3 +512,21 @@ async def test_a_volunteer_answers_on_telegram_and_the_bot_comes_back(chat, webh
     assert [b["callback_data"] for row in button_rows(last[1]) for b in row] == [f"rate:{n}" for n in range(1, 6)]
     await webhook.deliver(chat.update("text_message", text="Lương tối thiểu ở Aichi là bao nhiêu?"))
     assert "1.140" in shown(bot_api.messages_to(chat.id)[-2:])  # the bot answers again
+
+
+async def test_urgent_handoffs_are_announced_to_the_volunteers_group_when_configured(chat, webhook, bot_api):
+    engine = services(webhook.app).engine
+    group = "-1001234567890"
+    await webhook.deliver(chat.update("text_message", text="cứu em với, nó đang đánh em"))
+    assert [c for c in bot_api.calls_of("sendMessage") if str(c.params.get("chat_id")) == group] == []  # off by default
+
+    engine.settings = engine.settings.model_copy(update={"handoff_notify_telegram_chat": group,
+                                                         "inbox_public_url": "https://help.example.org"})
+    other = Chat()
+    await webhook.deliver(other.update("text_message", text="cứu em với, nó đang đánh em"))
+    [notice] = [c.params for c in bot_api.calls_of("sendMessage") if str(c.params.get("chat_id")) == group]
+    assert "Urgent handoff: language vi, reason emergency" in notice["text"]
+    assert "https://help.example.org/inbox/h/" in notice["text"] and str(other.id) not in notice["text"]
+    first_to_trainee = next(c for c in bot_api.calls_of("sendMessage") if c.params.get("chat_id") == other.id)
+    to_group = next(c for c in bot_api.calls_of("sendMessage") if str(c.params.get("chat_id")) == group)
+    assert "110" in visible_text(first_to_trainee.params["text"]) and first_to_trainee.at <= to_group.at  # trainee first
