@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = f"http://{settings.host}:{settings.port}"
     print(f"Web chat:  {base}/", flush=True)
+    print(f"Inbox:     {base}/inbox   (accounts: python -m api users add EMAIL --role volunteer "
+          "--languages vi --name NAME --password-stdin)", flush=True)
     print(f"Knowledge: {base}/api/topics   Health: {base}/health   NLU: {bot_settings.nlu_url}", flush=True)
     print(
         f"Telegram:  webhook {base}/channels/telegram/webhook"
