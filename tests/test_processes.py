@@ -12,19 +12,16 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import Direction, Message, MessageStatus
-from knowledge.db import make_engine, make_session_factory, session_scope
-from knowledge.loader import seed
-from knowledge.schema import upgrade
+from knowledge.db import make_engine
 from tests.utils.hung_server import HungServer
 from tests.utils.telegram_api import FakeBotApi, visible_text
 from tests.utils.zalo_api import ACCESS_TOKEN, APP_ID, APP_SECRET, OA_SECRET_KEY, REFRESH_TOKEN, ZaloCapture, event, signed

@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.utils.live_app import chromium_browser, serve
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.schema import upgrade
@@ -56,7 +55,6 @@ class LiveApp:
 @pytest.fixture(scope="module")
 def live_app(nlu_url, tmp_path_factory) -> Iterator[LiveApp]:
     """The whole app served by uvicorn in a background thread on a free 127.0.0.1 port."""
-    import uvicorn
 
     from api.config import ApiSettings
     from api.main import create_app
@@ -69,43 +67,18 @@ def live_app(nlu_url, tmp_path_factory) -> Iterator[LiveApp]:
         seed(session)
     app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # bound here, handed to uvicorn: no race for the port
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive():
-            pytest.fail("uvicorn stopped before it started serving the app (see the log above)")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("uvicorn did not start serving the app in 60 s")
-        time.sleep(0.05)
     try:
-        yield LiveApp(url=f"http://127.0.0.1:{port}", db=db)
+        with serve(app) as url:
+            yield LiveApp(url=url, db=db)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
         db.dispose()
 
 
 # ---------------------------------------------------------------------------------------------- the browser
 @pytest.fixture(scope="module")
 def chromium():
-    if not CHROMIUM.exists():  # only reached under CI (the module is skipped elsewhere)
-        pytest.fail(f"no browser at {CHROMIUM}: scripts/ensure_chromium.sh installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser(CHROMIUM, LAUNCH_ARGS) as browser:
+        yield browser
 
 
 @dataclass
