@@ -124,3 +124,12 @@ class Signers:
 def audit(*, session: Session, account: Account | None, action: str, target: str | None = None,
           detail: str | None = None) -> None:
     session.add(AuditLog(account_id=account.id if account else None, action=action, target=target, detail=detail))
+
+
+def audit_read(*, session: Session, account: Account, target: str, every: dt.timedelta = dt.timedelta(minutes=10)) -> None:
+    """Log a transcript read; a page that refreshes itself logs once per `every`, not on every refresh."""
+    recent = session.scalar(select(AuditLog.id).where(
+        AuditLog.account_id == account.id, AuditLog.action == "handoff.transcript_read", AuditLog.target == target,
+        AuditLog.created_at > utcnow() - every).limit(1))
+    if recent is None:
+        audit(session=session, account=account, action="handoff.transcript_read", target=target)

@@ -193,4 +193,5 @@ def chat_fragment(public_id: str, request: Request, account: PageAccount, sessio
     handoff, allowed = _readable(session, public_id, account)
     if not allowed:
         return _forbidden(request)
+    accounts.audit_read(session=session, account=account, target=handoff.public_id)
     return _render(request, "inbox/_messages.html", account=account, **_chat(session, handoff))
