@@ -194,6 +194,13 @@ def record_replies(*, session: Session, conversation: Conversation, reply_to: Me
     return rows
 
 
+def author(message: Message) -> str:
+    """Who wrote a stored message: the trainee, a volunteer, or the bot."""
+    if message.direction == Direction.inbound:
+        return "trainee"
+    return "volunteer" if message.volunteer_id else "bot"
+
+
 def reply_of(message: Message) -> Reply:
     """A stored reply as the plain Reply the adapters render."""
     buttons = tuple(Button(b["label"], b["payload"]) for b in (message.buttons or ()))
@@ -205,14 +212,18 @@ def replies_to(*, session: Session, message_id: int) -> list[Message]:
     return list(session.scalars(select(Message).where(Message.reply_to_id == message_id).order_by(Message.id)))
 
 
+def _unsent():
+    """A reply not yet sent: pending, or failed with a retry still to come."""
+    return or_(Message.status == MessageStatus.pending,
+               and_(Message.status == MessageStatus.failed, Message.next_attempt_at.is_not(None)))
+
+
 def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]:
     """Replies of the conversation to send now, oldest first: pending ones, and failed ones whose retry is
     due, up to the first failed reply still waiting for its retry (the later ones wait behind it)."""
     rows = session.scalars(
         select(Message)
-        .where(Message.conversation_id == conversation_id, Message.direction == Direction.outbound,
-               or_(Message.status == MessageStatus.pending,
-                   and_(Message.status == MessageStatus.failed, Message.next_attempt_at.is_not(None))))
+        .where(Message.conversation_id == conversation_id, Message.direction == Direction.outbound, _unsent())
         .order_by(Message.id)
     )
     now, due = utcnow(), []
@@ -235,18 +246,20 @@ def take_unsent(*, session: Session, conversation_id: int) -> list[Message]:
         ).rowcount
         if won:
             taken.append(message)
-    if taken:
+    if any(m.volunteer_id for m in taken):
         delivery_changed(session=session, ids=[m.id for m in taken])
     return taken
 
 
-def mark_sent(*, session: Session, ids: list[int]) -> None:
+def mark_sent(*, session: Session, ids: list[int], by_volunteer: bool = False) -> None:
+    """Mark replies sent; `by_volunteer`: they are a volunteer's, whose inbox shows the delivery state."""
     if ids:
         session.execute(
             update(Message).where(Message.id.in_(ids))
             .values(status=MessageStatus.sent, attempts=Message.attempts + 1, error=None, next_attempt_at=None)
         )
-        delivery_changed(session=session, ids=ids)
+        if by_volunteer:
+            delivery_changed(session=session, ids=ids)
 
 
 def delivery_changed(*, session: Session, ids: list[int]) -> None:
@@ -342,10 +355,9 @@ def _due_inbound(now: dt.datetime):
 
 
 def _due_outbound(now: dt.datetime, channels: Iterable[str]):
+    """A reply of a channel we send on that is pending, or failed and due for its retry."""
     return and_(Message.direction == Direction.outbound, Message.channel.in_(list(channels)),
-                Message.status.in_((MessageStatus.pending, MessageStatus.failed)),
-                or_(and_(Message.status == MessageStatus.pending,
-                         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
+                or_(Message.status == MessageStatus.pending,
                     and_(Message.status == MessageStatus.failed, Message.next_attempt_at <= now)))
 
 
@@ -397,9 +409,7 @@ def backlog(*, session: Session) -> dict[str, int]:
 
     return {
         "unprocessed_messages": count(Message.direction == Direction.inbound, Message.status == MessageStatus.received),
-        "unsent_replies": count(Message.direction == Direction.outbound,
-                                or_(Message.status == MessageStatus.pending,
-                                    and_(Message.status == MessageStatus.failed, Message.next_attempt_at.is_not(None)))),
+        "unsent_replies": count(Message.direction == Direction.outbound, _unsent()),
         "dead_messages": count(Message.status == MessageStatus.dead),
         "undeliverable_replies": count(Message.direction == Direction.outbound, Message.status == MessageStatus.failed,
                                        Message.next_attempt_at.is_(None)),

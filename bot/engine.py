@@ -146,8 +146,8 @@ def emergency(turn: Turn) -> None:
     turn.intent, turn.urgent = "emergency", True
     turn.clear_slots()
     before = turn.handoff.priority if turn.handoff is not None else None
-    handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.urgent,
-                                     reason=HandoffReason.emergency)
+    handoff = turn.handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv,
+                                                    priority=Priority.urgent, reason=HandoffReason.emergency)
     if before != Priority.urgent:
         turn.alerts.append(f"Urgent handoff: language {handoff.lang or '?'}, reason {handoff.reason}, "
                            f"channel {handoff.channel}.")
@@ -159,17 +159,18 @@ def handoff(turn: Turn) -> None:
     reason = HandoffReason.misses if (turn.conv.misses or 0) >= 2 else HandoffReason.asked
     turn.clear_slots()
     turn.intent = turn.intent or "talk_to_human"
-    handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.medium, reason=reason)
+    turn.handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.medium,
+                                          reason=reason)
     turn.say(replies.handoff_started(turn.session, turn.lang))
 
 
 def back_to_bot(turn: Turn) -> None:
     """The trainee ends the volunteer chat themselves (/bot or the button)."""
-    handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
-    if handoff is None:
+    if turn.handoff is None:
         show_menu(turn)
         return
-    turn.say(*handoffs.end(session=turn.session, handoff=handoff, status=HandoffStatus.returned, lang=turn.lang))
+    turn.say(*handoffs.end(session=turn.session, handoff=turn.handoff, status=HandoffStatus.returned,
+                           lang=turn.lang))
 
 
 def held_by_volunteer(turn: Turn) -> None:
@@ -438,7 +439,7 @@ def _is_emergency(turn: Turn) -> bool:
 
 
 def _danger_words(turn: Turn) -> bool:
-    return _is_text(turn) and safety.is_emergency(text=turn.text, parse=None, floor=1.0)
+    return _is_text(turn) and safety.danger_words(turn.text)
 
 
 def _is_command(turn: Turn) -> bool:
@@ -485,6 +486,7 @@ def dispatch(turn: Turn) -> None:
     """Run the first route that matches and takes the message; then ask the language if we guessed it,
     and, while the trainee waits for a volunteer, tell them once where they stand."""
     turn.handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
+    was_open = turn.handoff is not None
     for route in ROUTES:
         if route.check(turn) and route.handle(turn) is not False:
             break
@@ -492,14 +494,13 @@ def dispatch(turn: Turn) -> None:
         return
     if turn.ask_language and not turn.conv.lang_chosen:
         turn.say(replies.choose_language())
-    if turn.held:
+    handoff = turn.handoff  # the routes that open or end a handoff keep this up to date
+    if turn.held or handoff is None or handoff.status not in conversations.ACTIVE_HANDOFF:
         return
-    handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
-    if handoff is not None and turn.handoff is not None:  # already open before this message: the inbox shows it
+    if was_open:  # already open before this message: the inbox shows it
         handoffs.emit(session=turn.session, handoff_id=handoff.id, kind="message.created")
-    if handoff is not None and handoff.status == HandoffStatus.waiting:
-        if not handoff.queue_told:
-            turn.say(*handoffs.queue_notice(session=turn.session, handoff=handoff, lang=turn.lang, now=turn.now))
+    if handoff.status == HandoffStatus.waiting and not handoff.queue_told:
+        turn.say(*handoffs.queue_notice(session=turn.session, handoff=handoff, lang=turn.lang, now=turn.now))
 
 
 def needs_nlu(inbound: Inbound, urgent: bool) -> bool:
@@ -535,8 +536,6 @@ class Engine:
         self.today = today
         self.now = now
         self.senders: dict[str, Sender] = {}
-        #: Alerts for the volunteers' group of a turn just processed, sent after the trainee's replies.
-        self._pending_alerts: dict[int, list[tuple[str, str]]] = {}
         #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
         self._forgotten: dict[int, list[Reply]] = {}
 
@@ -569,8 +568,8 @@ class Engine:
             await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
             replayed = await asyncio.to_thread(self._replies_to, stored.message_id)
             return Outcome(replies=replayed, lang=lang, duplicate=True, conversation_id=stored.conversation_id)
-        drained = await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
-        return await asyncio.to_thread(self._outcome, stored, lang, drained, replied_inline)
+        await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
+        return await asyncio.to_thread(self._outcome, stored, lang, replied_inline)
 
     async def drain(self, conversation_id: int, *, wait: float = 0.0, owner: str | None = None) -> bool:
         """Process the conversation's waiting messages in order and send their replies, under its lease.
@@ -592,10 +591,10 @@ class Engine:
             try:
                 while loaded is not None:
                     message_id, item = loaded
-                    ok = await self._process(message_id, item)
+                    ok, alerts = await self._process(message_id, item)
                     if item.channel_sends:
                         await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
-                    await self._alert_volunteers(self._pending_alerts.pop(conversation_id, []))
+                    await self._alert_volunteers(alerts)  # after the trainee's own replies
                     if not ok:
                         break
                     held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)  # renews the lease
@@ -633,8 +632,9 @@ class Engine:
             message = conversations.next_received(session=session, conversation_id=conversation_id)
             return message is not None and message.attempts == 0
 
-    async def _process(self, message_id: int, item: _Loaded) -> bool:
-        """One turn: danger words answer at once; anything else asks the NLU (outside any transaction)."""
+    async def _process(self, message_id: int, item: _Loaded) -> tuple[bool, list[tuple[str, str]]]:
+        """One turn: danger words answer at once; anything else asks the NLU (outside any transaction).
+        Returns whether it was processed, and the alerts for the volunteers' group."""
         parse, down = None, False
         if needs_nlu(item.inbound, item.urgent):
             try:
@@ -647,11 +647,10 @@ class Engine:
         except Exception as exc:
             logger.exception("processing message %s failed", message_id)
             await asyncio.to_thread(self._failed, message_id, f"{type(exc).__name__}: {exc}")
-            return False
+            return False, []
         if goodbye is not None:
             await self._say_goodbye(message_id, item.inbound, goodbye)
-        self._pending_alerts[item.conversation_id] = alerts
-        return True
+        return True, alerts
 
     async def _alert_volunteers(self, alerts: list[tuple[str, str]]) -> None:
         """Best effort: tell the volunteers' group of a new urgent handoff (if configured)."""
@@ -744,20 +743,21 @@ class Engine:
         if batch is None:
             return
         sender, user_id, rows = batch
-        for outbound_id, reply, first_number in rows:
+        for index, (outbound_id, reply, first_number, by_volunteer) in enumerate(rows):
             try:
                 await sender.send(user_id, reply, first_number=first_number)
             except SendFailed as exc:
                 logger.error("sending reply %s of conversation %s failed: %s", outbound_id, conversation_id, exc)
-                rest = [row[0] for row in rows[rows.index((outbound_id, reply, first_number)):]]
+                rest = [row[0] for row in rows[index:]]
                 await asyncio.to_thread(self._send_failed, outbound_id, str(exc), exc.retryable,
                                         rest if exc.rest_too else [outbound_id])
                 if exc.retryable or exc.rest_too:
                     return  # the later replies wait: they make sense only after this one
                 continue
-            await asyncio.to_thread(self._in_session, conversations.mark_sent, ids=[outbound_id])
+            await asyncio.to_thread(self._in_session, conversations.mark_sent, ids=[outbound_id],
+                                    by_volunteer=by_volunteer)
 
-    def _pending(self, conversation_id: int) -> tuple[Sender, str, list[tuple[int, Reply, int]]] | None:
+    def _pending(self, conversation_id: int) -> tuple[Sender, str, list[tuple[int, Reply, int, bool]]] | None:
         with self.session_factory() as session:
             conv = session.get(Conversation, conversation_id)
             if conv is None:
@@ -766,7 +766,10 @@ class Engine:
             if sender is None:
                 return None
             rows = conversations.pending_outbound(session=session, conversation_id=conversation_id)
-            out = [(m.id, conversations.reply_of(m), 1 + conversations.buttons_before(session=session, message=m))
+            numbered = conv.channel in NUMBERED_BUTTON_CHANNELS  # only they need where the numbering starts
+            out = [(m.id, conversations.reply_of(m),
+                    1 + conversations.buttons_before(session=session, message=m) if numbered else 1,
+                    m.volunteer_id is not None)
                    for m in rows]
             return (sender, conv.channel_user_id, out) if out else None
 
@@ -779,6 +782,7 @@ class Engine:
                     backoff=dt.timedelta(seconds=self.settings.outbox_backoff_seconds))
                 if status == MessageStatus.dead:
                     logger.error("reply %s is dead after %d attempts", message.id, message.attempts)
+            conversations.delivery_changed(session=session, ids=ids)  # a volunteer sees their reply is not out
             session.commit()
 
     # ------------------------------------------------------------------ the worker
@@ -818,7 +822,7 @@ class Engine:
         with self.session_factory() as session:
             return [conversations.reply_of(m) for m in conversations.replies_to(session=session, message_id=message_id)]
 
-    def _outcome(self, stored: conversations.Stored, lang: str, drained: bool, replied_inline: bool) -> Outcome:
+    def _outcome(self, stored: conversations.Stored, lang: str, replied_inline: bool) -> Outcome:
         """What this message got: its replies (for channels without a sender, every reply still waiting
         for the trainee, oldest first, now counted as sent), its intent, and the open handoff's public id."""
         with self.session_factory() as session:

@@ -8,6 +8,7 @@ Loading twice changes nothing. An entry or contact an admin edited in the databa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,20 +168,24 @@ def _contact_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _seed_row(session: Session, report: SeedReport, kind: str, row, fields: dict[str, Any], create) -> None:
+    """Add a seeded row (`create(**fields)`), keep one an admin edited, or bring a seeded one up to date."""
+    if row is None:
+        session.add(create(edited_by=SEED_EDITOR, **fields))
+        report.count(report.created, kind)
+    elif row.edited_by != SEED_EDITOR:
+        report.kept_admin_edits += 1
+    elif any(getattr(row, k) != v for k, v in fields.items()):
+        for k, v in fields.items():
+            setattr(row, k, v)
+        report.count(report.updated, kind)
+
+
 def _seed_contacts(session: Session, report: SeedReport, data_dir: Path) -> None:
     existing = {c.key: c for c in session.scalars(select(Contact))}
     for row in _read(data_dir / "contacts.yaml"):
-        fields = _contact_fields(row)
-        contact = existing.get(row["key"])
-        if contact is None:
-            session.add(Contact(key=row["key"], edited_by=SEED_EDITOR, **fields))
-            report.count(report.created, "contact")
-        elif contact.edited_by != SEED_EDITOR:
-            report.kept_admin_edits += 1
-        elif any(getattr(contact, k) != v for k, v in fields.items()):
-            for k, v in fields.items():
-                setattr(contact, k, v)
-            report.count(report.updated, "contact")
+        _seed_row(session, report, "contact", existing.get(row["key"]), _contact_fields(row),
+                  functools.partial(Contact, key=row["key"]))
 
 
 def _seed_support_hours(session: Session, report: SeedReport, data_dir: Path) -> None:
@@ -202,16 +207,8 @@ def _seed_canned_replies(session: Session, report: SeedReport, data_dir: Path) -
     for row in _read(path):
         for lang in LANGUAGES:
             fields = {"title": row["title"][lang].strip(), "text": row["text"][lang].strip()}
-            reply = existing.get((row["key"], lang))
-            if reply is None:
-                session.add(CannedReply(key=row["key"], lang=lang, edited_by=SEED_EDITOR, **fields))
-                report.count(report.created, "canned_reply")
-            elif reply.edited_by != SEED_EDITOR:
-                report.kept_admin_edits += 1
-            elif any(getattr(reply, k) != v for k, v in fields.items()):
-                for k, v in fields.items():
-                    setattr(reply, k, v)
-                report.count(report.updated, "canned_reply")
+            _seed_row(session, report, "canned_reply", existing.get((row["key"], lang)), fields,
+                      functools.partial(CannedReply, key=row["key"], lang=lang))
 
 
 def seed(session: Session, data_dir: Path = DATA_DIR) -> SeedReport:

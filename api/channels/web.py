@@ -165,7 +165,7 @@ def history(request: Request, services: ServicesDep) -> dict:
         rows = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
                                     .order_by(Message.id.desc()).limit(100)))[::-1]
         return {"messages": [
-            {"from": "trainee" if m.direction == Direction.inbound else ("volunteer" if m.volunteer_id else "bot"),
+            {"from": conversations.author(m),
              "text": m.text or "", "title": m.title, "buttons": m.buttons or []}
             for m in rows if m.kind == "text" or m.direction == Direction.outbound
         ]}

@@ -13,6 +13,7 @@ from api.accounts import service as accounts
 from api.deps import CurrentAccount, EngineDep, ServicesDep, SessionDep
 from api.handoff import schemas
 from api.handoff import service
+from bot import conversations
 from bot.models import Direction, Handoff
 from knowledge.db import utcnow
 
@@ -35,13 +36,6 @@ def handoff_read(handoff: Handoff, names: dict[int, str]) -> schemas.HandoffRead
     )
 
 
-def _get(session, public_id: str) -> Handoff:
-    try:
-        return service.get(session=session, public_id=public_id)
-    except service.HandoffNotFound:
-        raise HTTPException(status_code=404, detail="no such handoff") from None
-
-
 def _map(function):
     """Run a service call, turning its domain errors into HTTP statuses."""
     try:
@@ -54,6 +48,21 @@ def _map(function):
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+def _get(session, public_id: str) -> Handoff:
+    return _map(lambda: service.get(session=session, public_id=public_id))
+
+
+def _changed(change, *, session, engine, background: BackgroundTasks, account, action: str, public_id: str,
+             detail: str | None = None) -> Handoff:
+    """Make a state change (domain errors as HTTP statuses), audit and commit it, then send what the trainee
+    is told from the outbox after the response."""
+    handoff = _map(change)
+    accounts.audit(session=session, account=account, action=action, target=public_id, detail=detail)
+    session.commit()
+    background.add_task(engine.drain, handoff.conversation_id)
+    return handoff
 
 
 @router.post("/auth/token", response_model=schemas.TokenRead)
@@ -120,13 +129,11 @@ def read_handoff(public_id: str, account: CurrentAccount, session: SessionDep) -
         raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
     accounts.audit(session=session, account=account, action="handoff.transcript_read", target=handoff.public_id)
     rows = service.transcript(session=session, handoff=handoff)
-    names = service.volunteer_names(
-        session=session, ids={m.volunteer_id for m in rows if m.volunteer_id} | {handoff.volunteer_id or 0}
-        | {n.author_id for n in handoff.notes if n.author_id})
+    names = service.names_in(session=session, handoff=handoff, rows=rows)
     transcript = [
         schemas.TranscriptMessage(
             id=m.id, text=(f"{m.title}\n{m.text}" if m.title else (m.text or "")), at=m.created_at,
-            direction="trainee" if m.direction == Direction.inbound else ("volunteer" if m.volunteer_id else "bot"),
+            direction=conversations.author(m),
             delivery=service.delivery(m), intent=m.intent if m.direction == Direction.inbound else None,
             volunteer=names.get(m.volunteer_id) if m.volunteer_id else None,
         )
@@ -139,10 +146,9 @@ def read_handoff(public_id: str, account: CurrentAccount, session: SessionDep) -
 @router.post("/api/handoffs/{public_id}/claim", response_model=schemas.HandoffRead)
 def claim(public_id: str, account: CurrentAccount, session: SessionDep, engine: EngineDep,
           background: BackgroundTasks) -> schemas.HandoffRead:
-    handoff = _map(lambda: service.claim(session=session, public_id=public_id, account=account))
-    accounts.audit(session=session, account=account, action="handoff.claimed", target=public_id)
-    session.commit()
-    background.add_task(engine.drain, handoff.conversation_id)
+    handoff = _changed(lambda: service.claim(session=session, public_id=public_id, account=account),
+                       session=session, engine=engine, background=background, account=account,
+                       action="handoff.claimed", public_id=public_id)
     return handoff_read(handoff, {account.id: account.display_name})
 
 
@@ -160,21 +166,19 @@ def post_message(public_id: str, body: schemas.MessageCreate, account: CurrentAc
 @router.post("/api/handoffs/{public_id}/release", response_model=schemas.HandoffRead)
 def release(public_id: str, account: CurrentAccount, session: SessionDep, engine: EngineDep,
             background: BackgroundTasks) -> schemas.HandoffRead:
-    handoff = _map(lambda: service.release(session=session, public_id=public_id, account=account))
-    accounts.audit(session=session, account=account, action="handoff.released", target=public_id)
-    session.commit()
-    background.add_task(engine.drain, handoff.conversation_id)
+    handoff = _changed(lambda: service.release(session=session, public_id=public_id, account=account),
+                       session=session, engine=engine, background=background, account=account,
+                       action="handoff.released", public_id=public_id)
     return handoff_read(handoff, {})
 
 
 @router.post("/api/handoffs/{public_id}/close", response_model=schemas.HandoffRead)
 def close(public_id: str, body: schemas.CloseRequest, account: CurrentAccount, session: SessionDep,
           engine: EngineDep, background: BackgroundTasks) -> schemas.HandoffRead:
-    handoff = _map(lambda: service.close(session=session, public_id=public_id, account=account,
-                                         outcome=body.outcome, referral=body.referral))
-    accounts.audit(session=session, account=account, action="handoff.closed", target=public_id, detail=body.outcome)
-    session.commit()
-    background.add_task(engine.drain, handoff.conversation_id)
+    handoff = _changed(lambda: service.close(session=session, public_id=public_id, account=account,
+                                             outcome=body.outcome, referral=body.referral),
+                       session=session, engine=engine, background=background, account=account,
+                       action="handoff.closed", public_id=public_id, detail=body.outcome)
     return handoff_read(handoff, {account.id: account.display_name})
 
 

@@ -184,6 +184,14 @@ def transcript(*, session: Session, handoff: Handoff) -> list[Message]:
         select(Message).where(Message.conversation_id == handoff.conversation_id).order_by(Message.id)))
 
 
+def names_in(*, session: Session, handoff: Handoff, rows: list[Message]) -> dict[int, str]:
+    """Display names of everyone in the transcript and the notes (the holder included)."""
+    ids = {m.volunteer_id for m in rows if m.volunteer_id} | {n.author_id for n in handoff.notes if n.author_id}
+    if handoff.volunteer_id:
+        ids.add(handoff.volunteer_id)
+    return volunteer_names(session=session, ids=ids)
+
+
 def volunteer_names(*, session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}

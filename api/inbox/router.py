@@ -24,6 +24,7 @@ from sqlalchemy import select
 from api.accounts import service as accounts
 from api.deps import SESSION_COOKIE, ServicesDep, SessionDep, get_account
 from api.handoff import service
+from bot import conversations
 from api.handoff.router import handoff_read
 from bot.models import Direction, HandoffOutcome, HandoffStatus
 from knowledge.models import Contact
@@ -154,11 +155,9 @@ def _readable(session, public_id: str, account):
 
 def _chat(session, handoff) -> dict:
     rows = service.transcript(session=session, handoff=handoff)
-    names = service.volunteer_names(
-        session=session, ids={m.volunteer_id for m in rows if m.volunteer_id} | {handoff.volunteer_id or 0}
-        | {n.author_id for n in handoff.notes if n.author_id})
+    names = service.names_in(session=session, handoff=handoff, rows=rows)
     messages = [{
-        "who": "trainee" if m.direction == Direction.inbound else ("volunteer" if m.volunteer_id else "bot"),
+        "who": conversations.author(m),
         "title": m.title, "text": m.text or "", "at": _time(m.created_at),
         "intent": m.intent if m.direction == Direction.inbound else None,
         "delivery": service.delivery(m), "volunteer": names.get(m.volunteer_id) if m.volunteer_id else None,
