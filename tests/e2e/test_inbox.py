@@ -7,14 +7,12 @@ arrives over the live streams.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from tests.utils.live_app import chromium_browser, serve
+from tests.utils.live_app import LiveApp, browser_marks, live_app_on
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -24,55 +22,22 @@ from knowledge import prefectures
 from knowledge import service as knowledge_service
 from knowledge.db import make_engine, session_scope
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 #: Milliseconds to wait for a reply or a live update (the NLU server's parse included).
 TIMEOUT = 20_000
 EMAIL, PASSWORD, NAME = "lan@example.org", "a long enough password", "Lan"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.nlu]
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytestmark.append(pytest.mark.skip(
-        reason=f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (or `make test`) to install Debian's chromium"
-    ))
+pytestmark = browser_marks()
 
 
 # ---------------------------------------------------------------------------------------------- the app
-@dataclass
-class LiveApp:
-    url: str
-    db: object  # the SQLAlchemy engine of the app's database
-
-    def session(self):
-        return sessionmaker(bind=self.db)()
-
-
 @pytest.fixture
 def live_app(nlu_url, database_url) -> Iterator[LiveApp]:
     """The whole app served by uvicorn in a background thread on a free 127.0.0.1 port, on a fresh database
     of its own (conftest's `database_url`: SQLite and PostgreSQL)."""
 
-    from api.config import ApiSettings
-    from api.main import create_app
-    from bot.config import BotSettings
-
     db = make_engine(database_url)
-    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
-
-    try:
-        with serve(app) as url:
-            yield LiveApp(url=url, db=db)
-    finally:
-        db.dispose()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with chromium_browser(CHROMIUM, LAUNCH_ARGS) as browser:
-        yield browser
+    with live_app_on(db, nlu_url) as app:
+        yield app
 
 
 @dataclass

@@ -8,15 +8,13 @@ tests are skipped on a developer's machine and fail under CI.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from tests.utils.live_app import chromium_browser, serve
+from tests.utils.live_app import LiveApp, browser_marks, live_app_on
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.schema import upgrade
@@ -27,60 +25,27 @@ from knowledge import service as knowledge_service
 from knowledge.db import make_engine, session_scope
 from knowledge.loader import seed
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 #: Milliseconds to wait for a reply (the NLU server's parse included).
 TIMEOUT = 20_000
 
-pytestmark = [pytest.mark.e2e, pytest.mark.nlu]
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytestmark.append(pytest.mark.skip(
-        reason=f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (or `make test`) to install Debian's chromium"
-    ))
+pytestmark = browser_marks()
 
 
 # ---------------------------------------------------------------------------------------------- the app
-@dataclass
-class LiveApp:
-    url: str
-    db: object  # the SQLAlchemy engine of the app's database, to read the expected answers
-
-    def session(self):
-        return sessionmaker(bind=self.db)()
-
-
 @pytest.fixture(scope="module")
 def live_app(nlu_url, tmp_path_factory) -> Iterator[LiveApp]:
     """The whole app served by uvicorn in a background thread on a free 127.0.0.1 port."""
-
-    from api.config import ApiSettings
-    from api.main import create_app
-    from bot.config import BotSettings
 
     database_url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
     upgrade(database_url)
     db = make_engine(database_url)
     with session_scope(sessionmaker(bind=db)) as session:
         seed(session)
-    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
-
-    try:
-        with serve(app) as url:
-            yield LiveApp(url=url, db=db)
-    finally:
-        db.dispose()
+    with live_app_on(db, nlu_url) as app:
+        yield app
 
 
 # ---------------------------------------------------------------------------------------------- the browser
-@pytest.fixture(scope="module")
-def chromium():
-    with chromium_browser(CHROMIUM, LAUNCH_ARGS) as browser:
-        yield browser
-
-
 @dataclass
 class ChatPage:
     page: object

@@ -1,15 +1,20 @@
-"""Serve an app with uvicorn on a free 127.0.0.1 port in a background thread, and launch Debian's chromium
-(Playwright with `executable_path`): what the browser tests share."""
+"""What the browser tests share: the app served by uvicorn on a free 127.0.0.1 port in a background thread,
+and Debian's chromium (Playwright with `executable_path`; `scripts/ensure_chromium.sh` installs it, `make test`
+runs that). Without /usr/bin/chromium the browser tests are skipped on a developer's machine and fail under CI."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
 
 @contextmanager
@@ -52,3 +57,44 @@ def chromium_browser(executable, args) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def browser_marks() -> list:
+    """The marks of a browser test module: e2e, nlu, and a skip outside CI when there is no browser."""
+    marks = [pytest.mark.e2e, pytest.mark.nlu]
+    if not CHROMIUM.exists() and not os.environ.get("CI"):
+        marks.append(pytest.mark.skip(
+            reason=f"no browser at {CHROMIUM}: run scripts/ensure_chromium.sh (or `make test`) to install Debian's chromium"
+        ))
+    return marks
+
+
+@dataclass
+class LiveApp:
+    url: str
+    db: object  # the SQLAlchemy engine of the app's database, to read the expected answers
+
+    def session(self):
+        return sessionmaker(bind=self.db)()
+
+
+@contextmanager
+def live_app_on(db, nlu_url: str) -> Iterator[LiveApp]:
+    """The whole app on database engine `db`, served by uvicorn on a free 127.0.0.1 port (disposes `db` after)."""
+    from api.config import ApiSettings
+    from api.main import create_app
+    from bot.config import BotSettings
+
+    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
+    try:
+        with serve(app) as url:
+            yield LiveApp(url=url, db=db)
+    finally:
+        db.dispose()
