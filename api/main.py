@@ -19,6 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import limits
 from api.accounts.router import router as accounts_router
+from api.admin import crud as admin_crud
+from api.admin.pages import router as admin_pages_router
+from api.admin.router import router as admin_router
+from api.admin.stats import router as admin_stats_router
 from api.accounts.service import Signers
 from api.handoff.router import router as handoff_router
 from api.inbox.router import router as inbox_router
@@ -163,6 +167,10 @@ def create_app(
     app.include_router(handoff_router)
     app.include_router(accounts_router)
     app.include_router(inbox_router)
+    app.include_router(admin_router)
+    app.include_router(admin_stats_router)
+    app.include_router(admin_pages_router)
+    admin_crud.mount(app, services)
     if telegram is not None:
         telegram.mount(app, services)
     if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)

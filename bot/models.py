@@ -261,3 +261,46 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class MissReason(enum.StrEnum):
+    low_confidence = "low_confidence"  # below the threshold: answered with a clarifying question
+    out_of_scope = "out_of_scope"
+    volunteer = "volunteer"  # a volunteer marked it "the bot should have known this"
+
+
+class MissStatus(enum.StrEnum):
+    new = "new"
+    labelled = "labelled"
+    discarded = "discarded"
+
+
+class MissedMessage(Base):
+    """A trainee message the bot did not understand, waiting for an admin to label it (or discard it).
+
+    Admins see the text (redactable), the language, the NLU's guess and what the trainee did next, never
+    who wrote it: `conversation_id` is kept only so that the trainee's /forget removes the row.
+    """
+
+    __tablename__ = "missed_message"
+    __table_args__ = (UniqueConstraint("message_id", name="uq_missed_message_message"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"),
+                                                        nullable=True, index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), nullable=True)
+    lang: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(16))
+    guess: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: What the trainee did next: "topic:pay", "person", "rephrased:wage_check"…
+    next_step: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=MissStatus.new, index=True)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: [{"start", "end", "entity", "value"}] over `text` as labelled.
+    entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    redacted: Mapped[bool] = mapped_column(default=False)
+    labelled_by: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True)
+    labelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -121,7 +121,10 @@ def _seed_topics(session: Session, report: SeedReport, data_dir: Path) -> None:
             elif any(getattr(entry, k) != v for k, v in fields.items()):
                 for k, v in fields.items():
                     setattr(entry, k, v)
-                entry.version += 1
+                for past in entry.versions:
+                    if past.status == EntryStatus.published:
+                        past.status = EntryStatus.archived
+                entry.version = max((v.version for v in entry.versions), default=0) + 1
                 entry.versions.append(snapshot(entry))
                 report.count(report.updated, "entry")
 

@@ -17,6 +17,8 @@ SEED_EDITOR = "seed"
 class EntryStatus(enum.StrEnum):
     draft = "draft"
     published = "published"
+    #: A version that was published and then replaced (EntryVersion only).
+    archived = "archived"
 
 
 class Topic(Base):
@@ -77,6 +79,8 @@ class EntryVersion(Base):
     review_by: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     edited_by: Mapped[str] = mapped_column(String(100))
+    #: Why it was published despite a cross-language difference, "revert to version 3", "reviewed"…
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     entry: Mapped[Entry] = relationship(back_populates="versions")

@@ -1,0 +1,1 @@
+"""The knowledge admin: the entry editor, the yearly minimum-wage revision, the learning queue and statistics."""
