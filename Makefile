@@ -57,7 +57,8 @@ nlu-serve: nlu
 nlu-eval: nlu
 	@PID=$$(scripts/nlu_server.sh start 5059 /tmp/trainee-rights-nlu-eval.log) && \
 	  trap 'kill -- -'$$PID' 2>/dev/null || true' EXIT && \
-	  $(PY) -m scripts.nlu_eval --url http://127.0.0.1:5059 --min-accuracy 0.90 --min-emergency-recall 1.0
+	  $(PY) -m scripts.nlu_eval --url http://127.0.0.1:5059 --min-accuracy 0.90 --min-emergency-recall 1.0 \
+	    --history nlu/models/evaluations.jsonl --model $$(cat nlu/models/CURRENT)
 
 # Reproduce the pipeline comparison of nlu/README.md: train the DIET pipeline too and evaluate both.
 nlu-compare: nlu

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,5 +19,9 @@ class ApiSettings(BaseSettings):
     #: Signs the web chat's identity cookie. Unset: a random key is made once and kept in the database,
     #: so every app process on that database shares it.
     secret_key: SecretStr | None = None
+    #: Where reviewed examples from the learning queue are written (one `reviewed.yml` per language), and the
+    #: NLU evaluation history `make nlu-eval` appends to (shown to admins before and after a retrain).
+    nlu_data_dir: Path = Path(__file__).resolve().parent.parent / "nlu" / "data"
+    nlu_eval_history: Path = Path(__file__).resolve().parent.parent / "nlu" / "models" / "evaluations.jsonl"
     #: Run the outbox worker in this process (retries of unprocessed messages and unsent replies).
     worker: bool = True

@@ -35,6 +35,7 @@ from bot.config import BotSettings
 from bot.engine import Engine
 from bot.models import ChannelCredential
 from bot.nlu_client import NluClient
+from knowledge import editing
 from knowledge.config import KnowledgeSettings
 from knowledge.db import make_engine, make_session_factory
 from knowledge.schema import ensure_current
@@ -146,7 +147,9 @@ def create_app(
         def database_state() -> dict:
             with services.session_factory() as session:
                 session.execute(text("SELECT 1"))
-                return conversations.backlog(session=session)
+                return {**conversations.backlog(session=session),
+                        "entries_past_review": editing.review_due_count(session=session,
+                                                                        today=services.engine.today())}
 
         try:
             backlog = await asyncio.to_thread(database_state)

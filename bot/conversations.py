@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bot import safety
 from bot.models import (
     Conversation, ConversationStatus, Direction, Handoff, HandoffEvent, HandoffReason, HandoffStatus, Message, MessageStatus,
-    Priority,
+    MissedMessage, Priority,
 )
 from bot.schemas import Button, Inbound, Kind, Reply
 from knowledge.db import utcnow
@@ -449,6 +449,7 @@ def open_handoff(*, session: Session, conversation: Conversation, priority: Prio
 def forget(*, session: Session, conversation: Conversation) -> int:
     """Delete the trainee's messages, handoffs and state; returns how many messages there were."""
     count = session.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conversation.id))
+    session.execute(delete(MissedMessage).where(MissedMessage.conversation_id == conversation.id))
     session.execute(delete(Message).where(Message.conversation_id == conversation.id))
     session.execute(delete(Handoff).where(Handoff.conversation_id == conversation.id))
     session.add(HandoffEvent(handoff_id=None, kind="handoff.deleted"))  # open inboxes drop it

@@ -26,11 +26,11 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import conversations, decisions, handoffs, messages, replies, safety
+from bot import conversations, decisions, handoffs, learning, messages, replies, safety
 from bot.config import BotSettings
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
 from bot.models import (
-    Conversation, ConversationStatus, HandoffReason, HandoffStatus, Message, MessageStatus, Priority,
+    Conversation, ConversationStatus, HandoffReason, HandoffStatus, Message, MessageStatus, MissReason, Priority,
 )
 from bot.nlu_client import NluClient, NluUnavailable, Parse
 from bot.schemas import Inbound, Kind, Outcome, Reply
@@ -90,6 +90,11 @@ class Turn:
     #: Notices for the volunteers' group (no personal data), and the handoffs they are about.
     alerts: list[str] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
+    #: The route that took the message, and why the bot missed it (bot.models.MissReason) if it did.
+    route: str | None = None
+    missed: str | None = None
+    #: The prefecture the trainee named in this message (kept on the message for the anonymous statistics).
+    prefecture: str | None = None
 
     @property
     def text(self) -> str:
@@ -109,6 +114,7 @@ class Turn:
     def set_slots(self, values: dict[str, str]) -> None:
         if values:
             self.conv.slots = {**(self.conv.slots or {}), **values}
+            self.prefecture = values.get("prefecture") or self.prefecture
 
     def ask(self, slot: str, topic: str, reply: Reply) -> None:
         self.conv.pending_slot, self.conv.pending_topic = slot, topic
@@ -220,6 +226,11 @@ def continue_topic(turn: Turn, topic: str | None) -> None:
 
 
 # -------------------------------------------------------------------------------- intents
+def out_of_scope(turn: Turn) -> None:
+    turn.missed = MissReason.out_of_scope
+    turn.say(Reply(turn.t(messages.OUT_OF_SCOPE), replies.menu_buttons(turn.lang)))
+
+
 def _intent_minimum_wage(turn: Turn) -> None:
     turn.clear_slots()
     prefecture = decisions.prefecture_in(turn.parse, turn.text)
@@ -239,7 +250,7 @@ INTENTS: dict[str, Handler] = {
     "goodbye": lambda turn: turn.say(Reply(turn.t(messages.GOODBYE))),
     "thanks": lambda turn: turn.say(Reply(turn.t(messages.THANKS),
                                           (replies.Button(turn.t(messages.BUTTON_TOPICS), "menu"),))),
-    "out_of_scope": lambda turn: turn.say(Reply(turn.t(messages.OUT_OF_SCOPE), replies.menu_buttons(turn.lang))),
+    "out_of_scope": out_of_scope,
     "emergency": emergency,
     "talk_to_human": handoff,
     "minimum_wage": _intent_minimum_wage,
@@ -418,6 +429,7 @@ def nlu_down(turn: Turn) -> None:
 def unsure(turn: Turn) -> None:
     """Below the threshold: ask with the best guesses; the second miss in a row offers a person."""
     turn.conv.misses = (turn.conv.misses or 0) + 1
+    turn.missed = MissReason.low_confidence
     if turn.conv.misses >= 2:
         turn.say(Reply(turn.t(messages.OFFER_HUMAN), replies.offer_human_buttons(turn.lang)))
     else:
@@ -489,6 +501,7 @@ def dispatch(turn: Turn) -> None:
     was_open = turn.handoff is not None
     for route in ROUTES:
         if route.check(turn) and route.handle(turn) is not False:
+            turn.route = route.name
             break
     if turn.forgotten:
         return
@@ -699,6 +712,7 @@ class Engine:
                 session.commit()
                 return turn.replies, []
             conversations.mark_processed(message=message, intent=turn.intent, confidence=turn.confidence)
+            learning.after_turn(session=session, turn=turn, message=message)
             conversations.record_replies(session=session, conversation=conv, reply_to=message, replies=turn.replies,
                                          urgent=turn.urgent)
             session.commit()

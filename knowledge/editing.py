@@ -27,7 +27,11 @@ REVIEW_PERIOD = dt.timedelta(days=365)
 CONTENT_FIELDS = ("title", "answer", "more", "sources")
 
 
-class EditError(LookupError):
+class EditError(ValueError):
+    """The change cannot be made as asked (the message says why)."""
+
+
+class NotFound(EditError, LookupError):
     """No such topic, language or version."""
 
 
@@ -107,7 +111,7 @@ def entry(*, session: Session, topic: str, lang: str) -> Entry:
         .options(selectinload(Entry.versions), selectinload(Entry.topic))
     )
     if row is None:
-        raise EditError(f"no entry for topic {topic!r} in {lang!r}")
+        raise NotFound(f"no entry for topic {topic!r} in {lang!r}")
     return row
 
 
@@ -117,7 +121,7 @@ def topic_entries(*, session: Session, topic: str) -> dict[str, Entry]:
     )
     found = {e.lang: e for e in rows}
     if not found:
-        raise EditError(f"no topic {topic!r}")
+        raise NotFound(f"no topic {topic!r}")
     return found
 
 
@@ -136,7 +140,7 @@ def version(row: Entry, number: int) -> EntryVersion:
     for v in row.versions:
         if v.version == number:
             return v
-    raise EditError(f"{row.lang}: no version {number}")
+    raise NotFound(f"{row.lang}: no version {number}")
 
 
 def state(row: Entry, today: dt.date) -> str:
@@ -196,25 +200,33 @@ def _make_live(row: Entry, live: EntryVersion, author: str) -> None:
 
 def publish(*, session: Session, topic: str, lang: str, author: str, today: dt.date,
             reason: str | None = None) -> tuple[Entry, list[Difference]]:
-    """Publish the draft (publishing is a review: last reviewed becomes today). With no draft, nothing changes.
+    """Publish one language's draft (publishing is a review: last reviewed becomes today); with no draft,
+    nothing changes. Raises Inconsistent when the languages would disagree on numbers or phone numbers and
+    no reason is given; returns the differences published anyway (with a reason) for the audit log."""
+    published, found = publish_many(session=session, topic=topic, langs=[lang], author=author, today=today,
+                                    reason=reason)
+    return published.get(lang) or entry(session=session, topic=topic, lang=lang), found
 
-    Raises Inconsistent when the languages would disagree on numbers or phone numbers and no reason is given;
-    returns the differences published anyway (with a reason) for the audit log.
-    """
-    row = entry(session=session, topic=topic, lang=lang)
-    pending = draft(row)
-    if pending is None:
-        return row, []
-    found = [d for d in publish_check(session=session, topic=topic, langs=[lang])]
+
+def publish_many(*, session: Session, topic: str, langs: list[str], author: str, today: dt.date,
+                 reason: str | None = None) -> tuple[dict[str, Entry], list[Difference]]:
+    """Publish the drafts of several languages of a topic together, checked together (see `publish`).
+    Returns the entries that were published (languages without a draft are left out)."""
+    rows = {lang: entry(session=session, topic=topic, lang=lang) for lang in langs}
+    pending = {lang: draft(row) for lang, row in rows.items() if draft(row) is not None}
+    if not pending:
+        return {}, []
+    found = publish_check(session=session, topic=topic, langs=list(pending))
     if found and not (reason or "").strip():
         raise Inconsistent(found)
-    pending.last_reviewed = today
-    if pending.review_by <= today:
-        pending.review_by = today + REVIEW_PERIOD
-    pending.note = (reason or "").strip()[:500] or None
-    _make_live(row, pending, author)
+    for lang, version_ in pending.items():
+        version_.last_reviewed = today
+        if version_.review_by <= today:
+            version_.review_by = today + REVIEW_PERIOD
+        version_.note = ((reason or "").strip()[:500] or None) if found else None
+        _make_live(rows[lang], version_, author)
     session.flush()
-    return row, found
+    return {lang: rows[lang] for lang in pending}, found
 
 
 def revert(*, session: Session, topic: str, lang: str, to: int, author: str, today: dt.date) -> Entry:
@@ -276,21 +288,31 @@ def _sources_text(sources: list[dict[str, Any]] | None) -> str:
                      for s in sources or [])
 
 
+_CJK = "\u3000-\u30ff\u3400-\u9fff\uff00-\uffef"
+_TOKENS = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
+
+
 def _runs(old: str, new: str) -> tuple[tuple[str, str], ...]:
-    """A word-level diff (whitespace kept; Japanese, written without spaces, is compared per character)."""
-    split = (lambda s: list(s)) if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", old + new) else \
-        (lambda s: re.findall(r"\s+|[^\s]+", s))
-    a, b = split(old), split(new)
-    runs: list[tuple[str, str]] = []
+    """A word-level diff: words and whitespace are tokens, and Japanese (written without spaces) one character
+    each; neighbouring runs of the same kind are joined."""
+    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
+    runs: list[list[str]] = []
+
+    def add(op: str, text: str) -> None:
+        if runs and runs[-1][0] == op:
+            runs[-1][1] += text
+        else:
+            runs.append([op, text])
+
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if op == "equal":
-            runs.append(("same", "".join(a[i1:i2])))
+            add("same", "".join(a[i1:i2]))
             continue
         if i2 > i1:
-            runs.append(("del", "".join(a[i1:i2])))
+            add("del", "".join(a[i1:i2]))
         if j2 > j1:
-            runs.append(("ins", "".join(b[j1:j2])))
-    return tuple(runs)
+            add("ins", "".join(b[j1:j2]))
+    return tuple((op, text) for op, text in runs)
 
 
 def diff(old: EntryVersion, new: EntryVersion) -> list[FieldDiff]:

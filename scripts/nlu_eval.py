@@ -146,12 +146,42 @@ def print_report(report: dict) -> None:
             print(f"  MISSED EMERGENCY [{lang}] (length {len(text)})")
 
 
+def reviewed_examples(data_dir: Path = Path(__file__).resolve().parent.parent / "nlu" / "data") -> dict[str, int]:
+    """How many reviewed examples (from the admins' learning queue) each language's training data holds."""
+    counts = {}
+    for path in sorted(data_dir.glob("*/reviewed.yml")):
+        counts[path.parent.name] = sum(1 for line in path.read_text(encoding="utf-8").splitlines()
+                                       if line.strip().startswith("- ") and not line.strip().startswith("- intent"))
+    return counts
+
+
+def append_history(path: Path, report: dict, model: str) -> None:
+    """One line per model: when, which model, how many reviewed examples, and the figures per language.
+    Evaluating the same model again replaces its line."""
+    import datetime as dt
+
+    line = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "model": model,
+        "reviewed_examples": reviewed_examples(),
+        "languages": {lang: {k: round(r[k], 3) for k in ("accuracy", "macro_f1", "emergency_recall",
+                                                         "emergency_false_alarm_rate")}
+                      for lang, r in report["languages"].items()},
+    }
+    rows = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    rows = [r for r in rows if r.strip() and json.loads(r).get("model") != model] + [json.dumps(line)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:5005")
     parser.add_argument("--min-accuracy", type=float, default=0.0)
     parser.add_argument("--min-emergency-recall", type=float, default=0.0)
     parser.add_argument("--json", help="also write the report to this file")
+    parser.add_argument("--history", help="append a one-line summary to this JSONL file (shown to admins)")
+    parser.add_argument("--model", default="", help="the model's name, for the history")
     parser.add_argument("--emergency-floor", type=float, default=None,
                         help="emergency score that counts as emergency (default: the bot's NLU_EMERGENCY_FLOOR)")
     args = parser.parse_args(argv)
@@ -164,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    if args.history:
+        append_history(Path(args.history), report, args.model)
     failed = [
         f"{lang}: accuracy {r['accuracy']:.3f} < {args.min_accuracy}"
         for lang, r in report["languages"].items() if r["accuracy"] < args.min_accuracy

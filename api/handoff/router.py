@@ -13,8 +13,8 @@ from api.accounts import service as accounts
 from api.deps import CurrentAccount, EngineDep, ServicesDep, SessionDep
 from api.handoff import schemas
 from api.handoff import service
-from bot import conversations
-from bot.models import Direction, Handoff
+from bot import conversations, learning
+from bot.models import Conversation, Direction, Handoff, Message
 from knowledge.db import utcnow
 
 logger = logging.getLogger(__name__)
@@ -196,3 +196,19 @@ def canned(public_id: str, account: CurrentAccount, session: SessionDep) -> dict
         raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
     replies = service.canned_replies(session=session, handoff=handoff, account=account)
     return {"data": replies, "count": len(replies)}
+
+
+@router.post("/api/handoffs/{public_id}/messages/{message_id}/missed", status_code=201)
+def mark_missed(public_id: str, message_id: int, account: CurrentAccount, session: SessionDep) -> dict:
+    """The bot should have known this: a trainee message of this chat goes to the admins' learning queue."""
+    handoff = _get(session, public_id)
+    if not service.may_read(handoff, account):
+        raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
+    message = session.get(Message, message_id)
+    if (message is None or message.conversation_id != handoff.conversation_id
+            or message.direction != Direction.inbound or not (message.text or "").strip()):
+        raise HTTPException(status_code=404, detail="no trainee message with that id in this chat")
+    conversation = session.get(Conversation, handoff.conversation_id)
+    learning.mark_by_volunteer(session=session, message=message, lang=conversation.lang or "en")
+    accounts.audit(session=session, account=account, action="learning.marked", target=handoff.public_id)
+    return {"ok": True}

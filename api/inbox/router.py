@@ -79,24 +79,33 @@ async def _form(request: Request) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------- sign-in
 @router.get("/inbox/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _render(request, "inbox/login.html", email="", error=None)
+    return _render(request, "inbox/login.html", email="", error=None, next=_next(request.query_params.get("next")))
+
+
+def _next(target: str | None) -> str | None:
+    """Where to go after signing in: a path of this app only (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
 
 
 @router.post("/inbox/login", response_class=HTMLResponse)
 async def login(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     form = await _form(request)
     email, password = form.get("email", ""), form.get("password", "")
+    target = _next(form.get("next"))
     client = request.client.host if request.client else "?"
     try:
         account = accounts.authenticate(session=session, email=email, password=password, client=client)
     except accounts.TooManyAttempts:
-        return _render(request, "inbox/login.html", status_code=429, email=email,
+        return _render(request, "inbox/login.html", status_code=429, email=email, next=target,
                        error="Too many failed sign-ins. Wait 15 minutes and try again.")
     if account is None:
-        return _render(request, "inbox/login.html", status_code=401, email=email, error="Wrong email or password.")
+        return _render(request, "inbox/login.html", status_code=401, email=email, next=target,
+                       error="Wrong email or password.")
     cookie, _csrf = services.signers.session_cookie(account)
     accounts.audit(session=session, account=account, action="auth.session")
-    response = RedirectResponse("/inbox", status_code=303)
+    response = RedirectResponse(target or "/inbox", status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
     return response
