@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,16 @@ PLACEHOLDERS = ("name", "minimum_wage", "hotline")
 
 class ChangeRefused(ValueError):
     """The change is not made; sqladmin shows the message on the form (or the list, for a delete)."""
+
+
+class _QuietRefusals(logging.Filter):
+    """sqladmin logs every exception of a save with its traceback: a refusal is the admin's mistake, not ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ChangeRefused))
+
+
+logging.getLogger("sqladmin.application").addFilter(_QuietRefusals())
 
 
 # ---------------------------------------------------------------------------------------------- who may enter

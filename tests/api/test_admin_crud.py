@@ -128,6 +128,19 @@ async def test_anonymous_visitors_are_sent_to_the_sign_in(client, session):
     assert (await client.get("/admin/db/login")).headers["location"].startswith("/inbox/login")
 
 
+async def test_signing_in_leads_back_to_the_page_asked_for(client, people):
+    asked = await client.get("/admin/db/contact/list", params={"search": "otit"})
+    form = await client.get(asked.headers["location"])
+    fields = FormFields()
+    fields.feed(form.text)
+    assert fields.fields["next"] == "/admin/db/contact/list?search=otit"
+    signed_in = await client.post("/inbox/login", data={**fields.fields, "email": "ada@example.org",
+                                                        "password": PASSWORD})
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin/db/contact/list?search=otit"
+    page = await client.get(signed_in.headers["location"])
+    assert page.status_code == 200 and "OTIT" in page.text
+
+
 async def test_a_volunteer_sees_no_data_and_changes_nothing(new_client, people, session):
     contact = otit(session)
     async with new_client() as lan:
@@ -157,7 +170,8 @@ async def test_signing_out_goes_through_the_inbox(admin):
 
 
 # ---------------------------------------------------------------------------------------------- contacts
-async def test_an_admin_lists_and_searches_the_contacts(admin):
+async def test_an_admin_lists_and_searches_the_contacts(admin, app):
+    assert app.state.services.session_factory.kw.get("autoflush", True)  # sqladmin got a copy to reconfigure
     home = await admin.get("/admin/db/")
     assert home.status_code == 200 and "Knowledge admin — data" in home.text and 'href="/admin"' in home.text
     assert home.headers["cache-control"] == "no-store"

@@ -86,13 +86,15 @@ class LiveApp:
 
 
 @contextmanager
-def live_app_on(db, nlu_url: str) -> Iterator[LiveApp]:
-    """The whole app on database engine `db`, served by uvicorn on a free 127.0.0.1 port (disposes `db` after)."""
+def live_app_on(db, nlu_url: str, today=None) -> Iterator[LiveApp]:
+    """The whole app on database engine `db`, served by uvicorn on a free 127.0.0.1 port (disposes `db` after);
+    `today`: the engine's clock (a callable), for tests that depend on the date."""
     from api.config import ApiSettings
     from api.main import create_app
     from bot.config import BotSettings
 
-    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db)
+    app = create_app(ApiSettings(_env_file=None), bot_settings=BotSettings(nlu_url=nlu_url, _env_file=None), engine=db,
+                     today=today)
     try:
         with serve(app) as url:
             yield LiveApp(url=url, db=db)
