@@ -152,3 +152,14 @@ async def test_a_volunteer_marks_only_trainee_messages_of_their_chat(client, aut
     assert refused.status_code == 404
     elsewhere = await client.post(f"/api/handoffs/{handoff.public_id}/messages/999999/missed", headers=auth["lan"])
     assert elsewhere.status_code == 404
+
+
+async def test_the_prefecture_a_trainee_names_reaches_the_anonymous_statistics(client, auth):
+    chat = WebChat(client, lang="en")
+    await chat.press("lang:en")
+    await chat.press("topic:minimum_wage")
+    await chat.say("Tokyo")
+    stats = (await client.get("/api/admin/stats", headers=auth["admin"])).json()
+    cells = stats["conversations"]["cells"]
+    assert [(c["topic"], c["prefecture"], c["lang"], c["conversations"]) for c in cells] == [
+        ("minimum_wage", "Tokyo", "en", "<5")]
