@@ -26,7 +26,7 @@ from api.deps import SESSION_COOKIE, ServicesDep, SessionDep, get_account
 from api.handoff import service
 from bot import conversations
 from api.handoff.router import handoff_read
-from bot.models import Direction, HandoffOutcome, HandoffStatus
+from bot.models import Direction, HandoffOutcome, HandoffStatus, MissedMessage
 from knowledge.models import Contact
 
 router = APIRouter(tags=["inbox"], include_in_schema=False)
@@ -165,8 +165,10 @@ def _readable(session, public_id: str, account):
 def _chat(session, handoff) -> dict:
     rows = service.transcript(session=session, handoff=handoff)
     names = service.names_in(session=session, handoff=handoff, rows=rows)
+    queued = set(session.scalars(select(MissedMessage.message_id).where(
+        MissedMessage.message_id.in_([m.id for m in rows if m.direction == Direction.inbound]))))
     messages = [{
-        "who": conversations.author(m),
+        "id": m.id, "who": conversations.author(m), "queued": m.id in queued,
         "title": m.title, "text": m.text or "", "at": _time(m.created_at),
         "intent": m.intent if m.direction == Direction.inbound else None,
         "delivery": service.delivery(m), "volunteer": names.get(m.volunteer_id) if m.volunteer_id else None,

@@ -143,6 +143,17 @@ window.Inbox = (() => {
       catch (e) { flash("Note not saved: " + e.message); }
       refresh();
     });
+    // "The bot should have known this": the trainee message goes to the admins' learning queue (text only).
+    chat.addEventListener("click", async (ev) => {
+      const button = ev.target.closest(".mark-missed");
+      if (!button) return;
+      try {
+        await api("POST", base + "/messages/" + encodeURIComponent(button.dataset.message) + "/missed");
+        button.disabled = true;
+        button.textContent = "Sent to the learning queue";
+        flash("");
+      } catch (e) { flash("Not marked: " + e.message); }
+    });
     live((data) => { if (!data.handoff || data.handoff === id) refresh(); });
     setInterval(refresh, 5000);  // delivery states, and a safety net if the stream drops
     toEnd();

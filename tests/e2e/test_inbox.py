@@ -146,6 +146,10 @@ def test_a_volunteer_takes_a_chat_from_the_queue_and_gives_it_back_to_the_bot(br
     shown = inbox.locator(".msg.trainee .text").filter(has_text=payload)
     expect(shown).to_have_count(1, timeout=TIMEOUT)
     assert "&lt;script&gt;" in shown.inner_html()
+    # The volunteer sends it to the admins' learning queue ("the bot should have known this").
+    marked = inbox.locator(".msg.trainee").filter(has_text=payload)
+    marked.get_by_role("button", name="The bot should have known this").click()
+    expect(marked.get_by_role("button", name="Sent to the learning queue")).to_be_disabled(timeout=TIMEOUT)
     assert inbox.locator("#transcript script").count() == 0
     assert inbox.evaluate("document.scripts.length") == scripts_before
     inbox.wait_for_timeout(300)
