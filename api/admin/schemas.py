@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from api.catalog.schemas import EntryRead
 from knowledge.intents import LANGUAGES
 
 
@@ -33,19 +33,9 @@ class EntryWrite(BaseModel):
     review_by: dt.date | None = None
 
 
-class EntryAdminRead(BaseModel):
-    """The newest version of an entry (the draft when there is one) and what trainees get now."""
+class EntryAdminRead(EntryRead):
+    """The newest version of an entry (the draft when there is one) and which version trainees get now."""
 
-    topic: str
-    lang: str
-    title: str
-    answer: str
-    more: str | None
-    sources: list[dict[str, Any]]
-    status: str
-    version: int
-    review_by: dt.date
-    last_reviewed: dt.date
     published_version: int | None
     author: str
 

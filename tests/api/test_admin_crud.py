@@ -9,12 +9,11 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import select
 
-from api.accounts import service as accounts
 from bot.models import Account, AuditLog
 from knowledge.loader import seed
 from knowledge.models import SEED_EDITOR, CannedReply, Contact, SupportHours
+from tests.utils.people import PASSWORD, create_people, sign_in
 
-PASSWORD = "correct horse battery"
 SAME_ORIGIN = {"Origin": "http://test"}
 
 
@@ -28,19 +27,7 @@ def bot_settings():
 
 @pytest.fixture
 def people(session):
-    made = {
-        "ada": accounts.create(session=session, email="ada@example.org", password=PASSWORD, role="admin",
-                               languages=["en"], name="Ada"),
-        "lan": accounts.create(session=session, email="lan@example.org", password=PASSWORD, role="volunteer",
-                               languages=["vi", "ja"], name="Lan"),
-    }
-    session.commit()
-    return made
-
-
-async def sign_in(client, email: str) -> None:
-    response = await client.post("/inbox/login", data={"email": email, "password": PASSWORD})
-    assert response.status_code == 303 and "inbox_session" in client.cookies
+    return create_people(session, ada=("admin", ["en"], "Ada"), lan=("volunteer", ["vi", "ja"], "Lan"))
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from api.accounts import service as accounts
 from bot.models import AuditLog
 from knowledge.models import MinimumWage
 from tests.utils.chat import WebChat, text_of
+from tests.utils.people import PASSWORD, bearer_headers, create_people
 from tests.utils.wage_csv import revision_csv
 
-PASSWORD = "correct horse battery"
 ENTRY = "/api/admin/entries/paid_leave/en"
 
 
@@ -27,23 +26,12 @@ def today():
 
 @pytest.fixture
 def people(session):
-    made = {
-        "admin": accounts.create(session=session, email="admin@example.org", password=PASSWORD, role="admin",
-                                 languages=["en"], name="Mai"),
-        "lan": accounts.create(session=session, email="lan@example.org", password=PASSWORD, role="volunteer",
-                               languages=["vi"], name="Lan"),
-    }
-    session.commit()
-    return made
+    return create_people(session, admin=("admin", ["en"], "Mai"), lan=("volunteer", ["vi"], "Lan"))
 
 
 @pytest.fixture
 async def auth(client, people):
-    headers = {}
-    for name, account in people.items():
-        response = await client.post("/auth/token", json={"email": account.email, "password": PASSWORD})
-        headers[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    return headers
+    return await bearer_headers(client, people)
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from api.accounts import service as accounts
 from bot.models import Conversation, Handoff, MissedMessage
 from tests.utils.chat import WebChat
+from tests.utils.people import bearer_headers, create_people
 
 pytestmark = pytest.mark.nlu
-PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[2]
 #: Out of scope for the NLU (0.99): the bot answers with the menu, and the message is queued.
 NONSENSE = "can you recommend a pizza place"
@@ -26,23 +25,12 @@ MISREAD = "pasupooto no longer with me aichi 090-1234-5678"
 
 @pytest.fixture
 def people(session):
-    made = {
-        "admin": accounts.create(session=session, email="admin@example.org", password=PASSWORD, role="admin",
-                                 languages=["en"], name="Mai"),
-        "lan": accounts.create(session=session, email="lan@example.org", password=PASSWORD, role="volunteer",
-                               languages=["vi", "en"], name="Lan"),
-    }
-    session.commit()
-    return made
+    return create_people(session, admin=("admin", ["en"], "Mai"), lan=("volunteer", ["vi", "en"], "Lan"))
 
 
 @pytest.fixture
 async def auth(client, people):
-    headers = {}
-    for name, account in people.items():
-        response = await client.post("/auth/token", json={"email": account.email, "password": PASSWORD})
-        headers[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    return headers
+    return await bearer_headers(client, people)
 
 
 @pytest.fixture

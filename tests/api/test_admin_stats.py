@@ -9,11 +9,10 @@ import io
 
 import pytest
 
-from api.accounts import service as accounts
 from api.admin import stats
 from bot.models import Conversation, Handoff, HandoffStatus, Message
+from tests.utils.people import bearer_headers, create_people
 
-PASSWORD = "correct horse battery"
 SECRET_TEXT = "Ông chủ giữ hộ chiếu ZQX-7731 của em"
 SECRET_USER = "tg-user-88812345"
 FIRST_ID = 9_876_500  # conversation ids: distinctive, so the test can look for them
@@ -94,24 +93,12 @@ def data(session):
 
 @pytest.fixture
 def people(session):
-    made = {
-        "admin": accounts.create(session=session, email="stats-admin@example.org", password=PASSWORD, role="admin",
-                                 languages=["en"], name="Admin"),
-        "lan": accounts.create(session=session, email="stats-lan@example.org", password=PASSWORD, role="volunteer",
-                               languages=["vi"], name="Lan"),
-    }
-    session.commit()
-    return made
+    return create_people(session, admin=("admin", ["en"], "Admin"), lan=("volunteer", ["vi"], "Lan"))
 
 
 @pytest.fixture
 async def auth(client, people):
-    headers = {}
-    for name, account in people.items():
-        response = await client.post("/auth/token", json={"email": account.email, "password": PASSWORD})
-        assert response.status_code == 200
-        headers[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    return headers
+    return await bearer_headers(client, people)
 
 
 def assert_anonymous(body: str) -> None:

@@ -13,9 +13,9 @@ from bot import messages
 from bot.i18n import t
 from bot.models import AuditLog, Handoff, HandoffStatus
 from tests.utils.chat import WebChat, payloads, text_of
+from tests.utils.people import PASSWORD, bearer_headers, create_people
 
 pytestmark = pytest.mark.nlu
-PASSWORD = "correct horse battery"
 #: A Tuesday at 14:00 in Japan: volunteers of every language are online (knowledge/data/support_hours.yaml).
 OPEN_HOURS = dt.datetime(2026, 12, 1, 5, 0, tzinfo=dt.UTC)
 
@@ -27,27 +27,13 @@ def today():
 
 @pytest.fixture
 def people(session):
-    """Two volunteers and an admin, with bearer-token headers."""
-    made = {
-        "lan": accounts.create(session=session, email="lan@example.org", password=PASSWORD, role="volunteer",
-                               languages=["vi", "ja"], name="Lan"),
-        "budi": accounts.create(session=session, email="budi@example.org", password=PASSWORD, role="volunteer",
-                                languages=["id"], name="Budi"),
-        "admin": accounts.create(session=session, email="admin@example.org", password=PASSWORD, role="admin",
-                                 languages=["en"], name="Admin"),
-    }
-    session.commit()
-    return made
+    return create_people(session, lan=("volunteer", ["vi", "ja"], "Lan"), budi=("volunteer", ["id"], "Budi"),
+                         admin=("admin", ["en"], "Admin"))
 
 
 @pytest.fixture
 async def auth(client, people):
-    headers = {}
-    for name, account in people.items():
-        response = await client.post("/auth/token", json={"email": account.email, "password": PASSWORD})
-        assert response.status_code == 200 and response.json()["token_type"] == "bearer"
-        headers[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    return headers
+    return await bearer_headers(client, people)
 
 
 @pytest.fixture(autouse=True)
