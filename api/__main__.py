@@ -67,10 +67,42 @@ def users(argv: list[str]) -> int:
         database.dispose()
 
 
+def learning(argv: list[str]) -> int:
+    """`python -m api learning export`: write the labelled examples of the learning queue into the NLU
+    training data (`nlu/data/<lang>/reviewed.yml`, or APP_NLU_DATA_DIR); then `make nlu` retrains."""
+    parser = argparse.ArgumentParser(prog="python -m api learning")
+    parser.add_argument("command", choices=["export"])
+    parser.parse_args(argv)
+
+    from api.admin import learning as learning_queue
+    from api.config import ApiSettings
+    from knowledge.config import KnowledgeSettings
+    from knowledge.db import make_engine, make_session_factory
+    from knowledge.schema import SchemaBehind, ensure_current
+
+    database = make_engine(KnowledgeSettings().database_url)
+    try:
+        ensure_current(database)
+        with make_session_factory(database)() as session:
+            written = learning_queue.export(session=session, data_dir=ApiSettings().nlu_data_dir)
+    except SchemaBehind as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    finally:
+        database.dispose()
+    for lang, w in written.items():
+        print(f"{lang}\t{w['examples']} examples\t{'changed' if w['changed'] else 'unchanged'}\t{w['path']}")
+    if any(w["changed"] for w in written.values()):
+        print("The training data changed: `make nlu` retrains, `make nlu-eval` records the evaluation.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["users"]:
         return users(argv[1:])
+    if argv[:1] == ["learning"]:
+        return learning(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m api")
     parser.add_argument("--migrate", action="store_true", help="apply pending migrations and seed first")
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 """The learning queue: label what the bot missed, write the reviewed examples as NLU training data.
 
 Labelled examples go to `nlu/data/<lang>/reviewed.yml` (Rasa's training-data format), which the model's hash
-covers, so `make nlu` retrains when they change. The held-out test set (`nlu/tests/data`) is never written
+covers, so `make nlu` retrains when they change. An export adds to what the file holds (the reviewed examples
+the project ships stay, whatever this database has); an example is removed by editing the file. The held-out test set (`nlu/tests/data`) is never written
 here, and an example identical to a test example is left out, so the evaluation stays honest.
 """
 
@@ -37,7 +38,7 @@ def _normal(text: str) -> str:
 
 def suggested_redaction(text: str) -> str:
     """The text with phone numbers and email addresses masked (the admin redacts names by hand)."""
-    return PHONE_OR_EMAIL.sub("[…]", text)
+    return PHONE_OR_EMAIL.sub("…", text)
 
 
 def queue(*, session: Session, status: str = MissStatus.new, lang: str | None = None,
@@ -108,40 +109,55 @@ def _annotated(text: str, entities: list[dict[str, Any]]) -> str:
     return "".join(out).strip()
 
 
-def _examples_in(path: Path) -> set[str]:
+def _plain(annotated: str) -> str:
+    return _normal(re.sub(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})", r"\1", annotated))
+
+
+def _blocks(path: Path) -> dict[str, list[str]]:
+    """intent → its annotated examples, of a Rasa training-data file (empty when there is none)."""
     if not path.exists():
-        return set()
+        return {}
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    found = set()
+    found: dict[str, list[str]] = {}
     for block in doc.get("nlu", []) or []:
-        for line in (block.get("examples") or "").splitlines():
-            line = line.strip()
-            if line.startswith("- "):
-                found.add(_normal(re.sub(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})", r"\1", line[2:])))
+        lines = [line.strip()[2:] for line in (block.get("examples") or "").splitlines()
+                 if line.strip().startswith("- ")]
+        if "intent" in block:
+            found.setdefault(block["intent"], []).extend(lines)
     return found
+
+
+def _examples_in(path: Path) -> set[str]:
+    return {_plain(example) for examples in _blocks(path).values() for example in examples}
 
 
 def _test_set(data_dir: Path, lang: str) -> set[str]:
     return _examples_in(data_dir.parent / "tests" / "data" / f"{lang}.yml")
 
 
-def render(rows: list[MissedMessage], *, exclude: set[str]) -> tuple[str, int]:
-    """One language's reviewed-examples file, and how many examples it holds."""
+def render(rows: list[MissedMessage], *, exclude: set[str],
+           kept: dict[str, list[str]] | None = None) -> tuple[str, int]:
+    """One language's reviewed-examples file, and how many examples it holds: the examples the file already
+    has (`kept`: the project's, never dropped by an export) and the labelled rows, without duplicates and
+    without anything in `exclude` (the test set, the main training data)."""
     by_intent: dict[str, list[str]] = {}
     seen = set(exclude)
+    for intent, examples in (kept or {}).items():
+        for example in examples:
+            if _plain(example) not in seen:
+                seen.add(_plain(example))
+                by_intent.setdefault(intent, []).append(example)
     for row in sorted(rows, key=lambda r: (r.intent, r.id)):
-        key = _normal(row.text)
-        if key in seen:
+        example = _annotated(row.text, row.entities or [])
+        if _plain(example) in seen:
             continue
-        seen.add(key)
-        by_intent.setdefault(row.intent, []).append(_annotated(row.text, row.entities or []))
+        seen.add(_plain(example))
+        by_intent.setdefault(row.intent, []).append(example)
     lines = [HEADER + 'version: "3.1"', "nlu:"]
     for intent in sorted(by_intent):
         lines.append(f"- intent: {intent}")
         lines.append("  examples: |")
         lines += [f"    - {example}" for example in by_intent[intent]]
-    if not by_intent:
-        lines[-1] = "nlu: []"
     return "\n".join(lines) + "\n", sum(len(v) for v in by_intent.values())
 
 
@@ -153,8 +169,11 @@ def export(*, session: Session, data_dir: Path) -> dict[str, dict[str, Any]]:
                                                                 MissedMessage.status == MissStatus.labelled)))
         path = data_dir / lang / REVIEWED_FILE
         main = _examples_in(data_dir / lang / "nlu.yml")
-        text, n = render(rows, exclude=_test_set(data_dir, lang) | main)
+        text, n = render(rows, exclude=_test_set(data_dir, lang) | main, kept=_blocks(path))
         before = path.read_text(encoding="utf-8") if path.exists() else None
+        if n == 0:  # no file rather than an empty one
+            out[lang] = {"examples": 0, "changed": False, "path": str(path)}
+            continue
         changed = before != text
         if changed:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -151,3 +151,13 @@ async def test_the_prefecture_a_trainee_names_reaches_the_anonymous_statistics(c
     cells = stats["conversations"]["cells"]
     assert [(c["topic"], c["prefecture"], c["lang"], c["conversations"]) for c in cells] == [
         ("minimum_wage", "Tokyo", "en", "<5")]
+
+
+async def test_an_export_keeps_the_reviewed_examples_the_project_ships(client, auth, nlu_data):
+    shipped = nlu_data / "vi" / "reviewed.yml"
+    shipped.write_text('version: "3.1"\nnlu:\n- intent: passport_confiscation\n  examples: |\n'
+                       '    - cty giu ho chieu cua e o [aichi](prefecture)\n', encoding="utf-8")
+    exported = (await client.post("/api/admin/learning/export", headers=auth["admin"])).json()
+    assert exported["languages"]["vi"]["examples"] == 1
+    assert "cty giu ho chieu cua e o [aichi](prefecture)" in shipped.read_text(encoding="utf-8")
+    assert not (nlu_data / "en" / "reviewed.yml").exists()  # no empty files
