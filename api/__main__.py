@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Web chat:  {base}/", flush=True)
     print(f"Inbox:     {base}/inbox   (accounts: python -m api users add EMAIL --role volunteer "
           "--languages vi --name NAME --password-stdin)", flush=True)
+    print(f"Admin:     {base}/admin   (an account with --role admin)", flush=True)
     print(f"Knowledge: {base}/api/topics   Health: {base}/health   NLU: {bot_settings.nlu_url}", flush=True)
     print(
         f"Telegram:  webhook {base}/channels/telegram/webhook"
