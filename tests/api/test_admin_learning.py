@@ -35,8 +35,9 @@ async def auth(client, people):
 
 @pytest.fixture
 def nlu_data(app, tmp_path) -> Path:
-    """A copy of the NLU training data and test set; the app writes reviewed examples into it."""
-    shutil.copytree(ROOT / "nlu" / "data", tmp_path / "nlu" / "data")
+    """A copy of the NLU training data (without the reviewed examples shipped so far) and the test set; the app
+    writes reviewed examples into it."""
+    shutil.copytree(ROOT / "nlu" / "data", tmp_path / "nlu" / "data", ignore=shutil.ignore_patterns("reviewed.yml"))
     shutil.copytree(ROOT / "nlu" / "tests" / "data", tmp_path / "nlu" / "tests" / "data")
     app.state.services.settings.nlu_data_dir = tmp_path / "nlu" / "data"
     return tmp_path / "nlu" / "data"
