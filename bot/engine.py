@@ -144,7 +144,7 @@ def show_menu(turn: Turn) -> None:
 
 
 def answer_topic(turn: Turn, topic: str) -> None:
-    turn.say(replies.topic(turn.session, turn.lang, topic) or replies.menu(turn.lang))
+    turn.say(replies.topic(turn.session, turn.lang, topic, turn.now) or replies.menu(turn.lang))
 
 
 def emergency(turn: Turn) -> None:
@@ -158,7 +158,7 @@ def emergency(turn: Turn) -> None:
         turn.alerts.append(f"Urgent handoff: language {handoff.lang or '?'}, reason {handoff.reason}, "
                            f"channel {handoff.channel}.")
         turn.alert_ids.append(handoff.public_id)
-    turn.say(*replies.emergency(turn.session, turn.lang))
+    turn.say(*replies.emergency(turn.session, turn.lang, turn.now))
 
 
 def handoff(turn: Turn) -> None:
@@ -167,7 +167,7 @@ def handoff(turn: Turn) -> None:
     turn.intent = turn.intent or "talk_to_human"
     turn.handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.medium,
                                           reason=reason)
-    turn.say(replies.handoff_started(turn.session, turn.lang))
+    turn.say(replies.handoff_started(turn.session, turn.lang, turn.now))
 
 
 def back_to_bot(turn: Turn) -> None:
@@ -208,7 +208,7 @@ def wage_check(turn: Turn) -> None:
         turn.ask(missing, "wage_check", Reply(turn.t(question[missing]), buttons))
         return
     turn.clear_slots()
-    verdict = replies.wage_verdict(turn.session, turn.lang, slots, turn.today)
+    verdict = replies.wage_verdict(turn.session, turn.lang, slots, turn.today, turn.now)
     if verdict is None:  # no rate known for that date
         answer_topic(turn, "wage_check")
     else:

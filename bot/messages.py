@@ -139,5 +139,6 @@ FORGET_CANCELLED = _("OK, nothing was deleted.")
 CONTACTS_HEADER = _("Who can help:")
 SOURCES_HEADER = _("Sources:")
 LAST_CHECKED = _("Last checked: {date}")
-NOT_CONFIRMED = _("not confirmed")
 FREE_CALL = _("free call")
+#: After a number that answers in English, shown to a trainee of another language when theirs has no line.
+ENGLISH_LINE = _("English line")

@@ -12,6 +12,7 @@ from bot import messages
 from bot.i18n import DEFAULT_LANGUAGE, date, t, yen
 from bot.nlu_client import Parse
 from bot.schemas import Button, Reply
+from knowledge import contacts as contact_choice
 from knowledge import service as knowledge_service
 from knowledge import wages
 from knowledge.intents import LANGUAGES, TOPICS
@@ -82,33 +83,40 @@ def error(lang: str) -> Reply:
 
 
 # ------------------------------------------------------------------------------------------ contacts, sources
-def contact_line(contact: Contact, lang: str) -> str:
+def contact_line(contact: Contact, lang: str, lines: tuple | None = None) -> str:
+    """One clean line per contact: its name, then its verified numbers (hours, free call; a line in another
+    language says so). Unverified numbers are never shown; a contact without a number shows its web page."""
     name = contact.name.get(lang) or contact.name.get("en") or contact.key
-    phones = [p for p in contact.phones if p.get("language") in (lang, None)]
-    if not phones:
-        phones = [p for p in contact.phones if p.get("language") == "en"][:1]
+    lines = contact_choice.lines_for(contact, lang) if lines is None else lines
     parts = []
-    for phone in phones[:2]:
-        part = phone["number"]
+    for line in lines:
+        phone = line.phone
+        notes = []
         hours = (phone.get("hours") or {}).get(lang) if isinstance(phone.get("hours"), dict) else None
         if hours:
-            part += f" ({hours})"
+            notes.append(hours)
         if phone.get("free"):
-            part += f", {t(lang, messages.FREE_CALL)}"
-        if not phone.get("verified", True):
-            part += f" ({t(lang, messages.NOT_CONFIRMED)})"
-        parts.append(part)
-    if not parts and contact.web:
+            notes.append(t(lang, messages.FREE_CALL))
+        if line.other_language == "en" and lang != "en":
+            notes.append(t(lang, messages.ENGLISH_LINE))
+        parts.append(phone["number"] + (f" ({'; '.join(notes)})" if notes else ""))
+    if not parts and contact.web and contact.verified:
         parts.append(contact.web)
-    return f"• {name}: " + "; ".join(parts) if parts else ""
+    return f"• {name}: " + " / ".join(parts) if parts else ""
+
+
+#: Topics where the trainee may be in danger: lines that answer day and night come first.
+DANGER_TOPICS = frozenset({"emergency", "harassment_violence", "talk_to_human"})
 
 
 def contacts_text(session: Session, lang: str, topic: str, *, header: bool = True,
-                  skip: frozenset[str] = frozenset()) -> str:
-    """The topic's contact lines (at most four), with a header line."""
-    contacts = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
-                if c.key not in skip]
-    lines = [line for c in contacts[:4] if (line := contact_line(c, lang))]
+                  skip: frozenset[str] = frozenset(), at: dt.datetime | None = None, limit: int = 3) -> str:
+    """The topic's contact lines chosen for this trainee (knowledge.contacts.choose), with a header line."""
+    named = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
+             if c.key not in skip]
+    chosen = contact_choice.choose(named, lang, at or dt.datetime.now(dt.UTC), danger=topic in DANGER_TOPICS,
+                                   limit=limit)
+    lines = [line for c in chosen if (line := contact_line(c.contact, lang, c.lines))]
     if not lines:
         return ""
     return "\n".join(([t(lang, messages.CONTACTS_HEADER)] if header else []) + lines)
@@ -125,13 +133,13 @@ def sources_line(lang: str, sources: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ answers
-def topic(session: Session, lang: str, key: str) -> Reply | None:
+def topic(session: Session, lang: str, key: str, at: dt.datetime | None = None) -> Reply | None:
     """A topic's published entry: the answer, its contacts, its sources; None when there is no entry."""
     entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
     if entry is None:
         return None
     body = entry.answer
-    contacts = contacts_text(session, lang, key)
+    contacts = contacts_text(session, lang, key, at=at)
     if contacts:
         body += "\n\n" + contacts
     body += "\n\n" + sources_line(lang, entry.sources)
@@ -166,7 +174,8 @@ def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -
     return Reply("\n".join(lines), buttons, title=t(lang, messages.TOPIC_NAMES["minimum_wage"]))
 
 
-def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date) -> Reply | None:
+def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
+                 at: dt.datetime | None = None) -> Reply | None:
     """The verdict for complete wage-check slots; None when no rate is known for today."""
     result = knowledge_service.check_wage(
         session=session, amount=Decimal(slots["amount"]), period=wages.PayPeriod(slots["period"]),
@@ -193,27 +202,27 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date) -> Re
     lines.append(t(lang, messages.COMPARE_NOTE))
     if result.verdict == wages.Verdict.below:
         lines.append(t(lang, messages.UNDERPAID_ADVICE))
-        contacts = contacts_text(session, lang, "wage_check", header=False)
+        contacts = contacts_text(session, lang, "wage_check", header=False, at=at)
         if contacts:
             lines.append(contacts)
     return Reply("\n\n".join(lines), answer_buttons(lang, "wage_check", more=True),
                  title=t(lang, messages.TOPIC_NAMES["wage_check"]))
 
 
-def _with_contacts(session: Session, lang: str, text: str, topic: str) -> str:
+def _with_contacts(session: Session, lang: str, text: str, topic: str, at: dt.datetime | None = None) -> str:
     """The text, then the topic's contact lines (without the 110/119 the text itself gives)."""
-    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS)
+    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS, at=at)
     return text + "\n\n" + contacts if contacts else text
 
 
-def emergency(session: Session, lang: str) -> list[Reply]:
+def emergency(session: Session, lang: str, at: dt.datetime | None = None) -> list[Reply]:
     """The emergency numbers and contacts, then the urgent-handoff promise."""
-    text = _with_contacts(session, lang, t(lang, messages.EMERGENCY), "emergency")
+    text = _with_contacts(session, lang, t(lang, messages.EMERGENCY), "emergency", at)
     return [Reply(text, (Button(t(lang, messages.BUTTON_HUMAN), "human"),)), Reply(t(lang, messages.HANDOFF_URGENT))]
 
 
-def handoff_started(session: Session, lang: str) -> Reply:
-    return Reply(_with_contacts(session, lang, t(lang, messages.HANDOFF_STARTED), "talk_to_human"))
+def handoff_started(session: Session, lang: str, at: dt.datetime | None = None) -> Reply:
+    return Reply(_with_contacts(session, lang, t(lang, messages.HANDOFF_STARTED), "talk_to_human", at))
 
 
 def processing_failed(session: Session, lang: str) -> Reply:
