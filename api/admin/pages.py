@@ -19,6 +19,7 @@ from api.admin import learning, service
 from api.admin.common import AdminPage, render
 from api.admin.schemas import EntryWrite, Source, lang_or_404
 from api.deps import ServicesDep, SessionDep
+from knowledge import contacts as contact_choice
 from knowledge import editing, prefectures, wage_import
 from knowledge import service as knowledge_service
 from knowledge.intents import INTENTS, LANGUAGES
@@ -64,7 +65,8 @@ def home(request: Request, admin: AdminPage, session: SessionDep, services: Serv
                                   for lang in LANGUAGES},
                        "review_by": min((e.review_by for e in rows.values()), default=None)})
     years = sorted({w.fiscal_year for w in knowledge_service.list_wages(session=session)})
-    return render(request, "admin/home.html", account=admin, topics=topics, languages=LANGUAGES,
+    to_check = contact_choice.unverified(knowledge_service.list_contacts(session=session))
+    return render(request, "admin/home.html", account=admin, topics=topics, languages=LANGUAGES, to_check=to_check,
                   misses=learning.counts(session=session).get("new", 0), newest_year=years[-1] if years else None,
                   due_year=today.year if today.month >= 10 else today.year - 1, today=today)
 

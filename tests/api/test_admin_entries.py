@@ -220,6 +220,11 @@ async def test_the_admin_pages_need_an_admin(new_client, people, client):
         assert (await browser.get("/admin/entries/paid_leave")).status_code == 403
 
 
+async def test_the_admin_home_lists_the_numbers_to_check(admin_browser):
+    page = await admin_browser.get("/admin")
+    assert "0570-001706" in page.text and "phone numbers are not verified" in page.text
+
+
 async def test_the_editor_saves_five_languages_and_publishes_them_together(admin_browser, client):
     page = await admin_browser.get("/admin/entries/paid_leave")
     assert page.status_code == 200
