@@ -125,9 +125,10 @@ WEEKDAYS = (
 )
 
 # Emergency
+#: The emergency reply: this line first, on its own, then the volunteer line (HANDOFF_URGENT), then the detail.
+CALL_110_NOW = _("Call 110 now (police). Injured, or a fire: call 119.")
 EMERGENCY = _(
-    "If you are in danger now, call 110 (police) or 119 (ambulance, fire). It is free, 24 hours. "
-    "Say where you are: an address, a shop name, or the number on a utility pole."
+    "The call is free, 24 hours. Say where you are: an address, a shop name, or the number on a utility pole."
 )
 
 # Data deletion

@@ -216,9 +216,11 @@ def _with_contacts(session: Session, lang: str, text: str, topic: str, at: dt.da
 
 
 def emergency(session: Session, lang: str, at: dt.datetime | None = None) -> list[Reply]:
-    """The emergency numbers and contacts, then the urgent-handoff promise."""
-    text = _with_contacts(session, lang, t(lang, messages.EMERGENCY), "emergency", at)
-    return [Reply(text, (Button(t(lang, messages.BUTTON_HUMAN), "human"),)), Reply(t(lang, messages.HANDOFF_URGENT))]
+    """"Call 110 now" on its own line, the urgent-handoff promise on the next, then where to say you are and the
+    contacts (24-hour lines first)."""
+    first = "\n".join((t(lang, messages.CALL_110_NOW), t(lang, messages.HANDOFF_URGENT), "",
+                        t(lang, messages.EMERGENCY)))
+    return [Reply(_with_contacts(session, lang, first, "emergency", at), (Button(t(lang, messages.BUTTON_HUMAN), "human"),))]
 
 
 def handoff_started(session: Session, lang: str, at: dt.datetime | None = None) -> Reply:
