@@ -5,6 +5,11 @@ set -euo pipefail
 PORT=${2:-5005}
 LOG=${3:-/tmp/trainee-rights-nlu-$PORT.log}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# Another server on that port would answer in ours' place (with another model): refuse instead.
+if curl -fsS -m 2 "http://127.0.0.1:$PORT/status" >/dev/null 2>&1; then
+    echo "Port $PORT already has a server (another NLU server, maybe with another model): stop it or use another port" >&2
+    exit 1
+fi
 NLU_PORT=$PORT setsid "$ROOT/nlu/serve.sh" >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 1 240); do
