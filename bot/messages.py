@@ -73,6 +73,12 @@ VERDICT_BELOW = _(
     "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
     "(since {date}). That is {shortfall_hour} per hour below the legal minimum: about {shortfall_month} a month."
 )
+#: The pay is above the newest rate we hold, but a newer revision may already be in force (its data is missing).
+VERDICT_OK_MAYBE_OUTDATED = _(
+    "Your pay is about {hourly} per hour. That is above the fiscal year {year} minimum wage in {prefecture} "
+    "({minimum} per hour). But the rates are revised every October, and the newer rate, which may be higher, "
+    "is not in my data yet: check it with the labour office or on the MHLW list of minimum wages."
+)
 VERDICT_OK = _(
     "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
     "(since {date}). Your pay is at or above the minimum."

@@ -191,13 +191,15 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
         lines = [t(lang, messages.VERDICT_BELOW, **values,
                    shortfall_hour=yen(result.shortfall_per_hour, lang, decimals=result.shortfall_per_hour % 1 != 0),
                    shortfall_month=yen(result.shortfall_per_month, lang))]
+    elif m.possibly_outdated:  # never "at or above" flatly when a newer rate may be in force
+        lines = [t(lang, messages.VERDICT_OK_MAYBE_OUTDATED, **values, year=m.fiscal_year)]
     else:
         lines = [t(lang, messages.VERDICT_OK, **values)]
     if "legal_max_monthly_hours" in result.assumptions:  # also behind the monthly shortfall of hourly pay
         lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=str(wages.LEGAL_MAX_MONTHLY_HOURS)))
     if "legal_max_daily_hours" in result.assumptions:
         lines.append(t(lang, messages.ASSUMED_DAILY_HOURS))
-    if m.possibly_outdated:
+    if m.possibly_outdated and result.verdict == wages.Verdict.below:
         lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=m.fiscal_year))
     lines.append(t(lang, messages.COMPARE_NOTE))
     if result.verdict == wages.Verdict.below:

@@ -310,3 +310,27 @@ def _form_values(html: str) -> dict[str, str]:
     for name, value in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', html, flags=re.S):
         values[name] = html_lib.unescape(value)
     return values
+
+
+async def check_pay(client, amount: str) -> str:
+    chat = WebChat(client, lang="en")
+    await chat.press("lang:en")
+    await chat.press("topic:wage_check")
+    await chat.say(amount)
+    await chat.press("period:hour")
+    return text_of(await chat.say("Tokyo"))
+
+
+async def test_the_verdict_never_says_at_or_above_while_a_newer_rate_may_be_in_force(client, auth):
+    from bot import messages
+    from bot.i18n import t
+
+    ok = t("en", messages.VERDICT_OK, hourly="X", prefecture="P", minimum="M", date="D").split("P")[-1]
+    before = await check_pay(client, "1250 yen")  # above Tokyo's FY2025 ¥1,226; FY2026 not imported yet
+    assert "above the fiscal year 2025 minimum wage" in before and "may be higher" in before
+    assert "at or above the minimum" not in before and ok not in before
+    await client.post("/api/admin/wages/import?dry_run=false", headers=auth["admin"],
+                      files={"file": ("fy2026.csv", revision_csv(raise_by=60), "text/csv")})
+    after = await check_pay(client, "1250 yen")  # FY2026 Tokyo ¥1,286 from 2026-10-01
+    assert "1,286" in after and "may be higher" not in after
+    assert "¥36 per hour below the legal minimum" in after
