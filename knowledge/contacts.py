@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from knowledge.models import Contact
+from knowledge.service import JAPAN, minutes_of
 
-JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _SPAN = re.compile(r"^(?P<days>[A-Za-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
 
@@ -45,11 +45,6 @@ def _days(spec: str) -> set[int]:
     return out
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def always_open(phone: dict[str, Any]) -> bool:
     return "24h" in (phone.get("open") or [])
 
@@ -67,7 +62,7 @@ def open_at(phone: dict[str, Any], at: dt.datetime) -> bool | None:
         m = _SPAN.match(span.strip())
         if m is None:
             return None  # a span we cannot read: say nothing rather than something wrong
-        if local.weekday() in _days(m["days"]) and _minutes(m["start"]) <= now < _minutes(m["end"]):
+        if local.weekday() in _days(m["days"]) and minutes_of(m["start"]) <= now < minutes_of(m["end"]):
             return True
     return False
 

@@ -180,11 +180,11 @@ def save_draft(*, session: Session, topic: str, lang: str, title: str, answer: s
 
 
 def publish_check(*, session: Session, topic: str, langs: list[str]) -> list[Difference]:
-    """The cross-language check for publishing `langs`: their drafts against the other languages' newest text."""
+    """The cross-language check for publishing `langs`: their newest versions against what the other languages
+    publish now (their newest version while they have never been published)."""
     rows = topic_entries(session=session, topic=topic)
-    texts = {lang: _checked_text(latest(r) if lang in langs else (r if r.status == EntryStatus.published
-                                                                  else latest(r)))
-             for lang, r in rows.items()}
+    texts = {lang: _checked_text(row if lang not in langs and row.status == EntryStatus.published else latest(row))
+             for lang, row in rows.items()}
     return differences(texts)
 
 
@@ -283,8 +283,9 @@ class FieldDiff:
     runs: tuple[tuple[str, str], ...]
 
 
-def _sources_text(sources: list[dict[str, Any]] | None) -> str:
-    return "\n".join(" · ".join(str(s.get(k) or "") for k in ("publisher", "title", "url", "date"))
+def sources_text(sources: list[dict[str, Any]] | None) -> str:
+    """Sources as the editor shows them: one per line, "publisher | title | URL | date"."""
+    return "\n".join(" | ".join(str(s.get(k) or "") for k in ("publisher", "title", "url", "date"))
                      for s in sources or [])
 
 
@@ -320,7 +321,7 @@ def diff(old: EntryVersion, new: EntryVersion) -> list[FieldDiff]:
     out = []
     for name in CONTENT_FIELDS:
         if name == "sources":
-            a, b = _sources_text(old.sources), _sources_text(new.sources)
+            a, b = sources_text(old.sources), sources_text(new.sources)
         else:
             a, b = getattr(old, name) or "", getattr(new, name) or ""
         out.append(FieldDiff(name=name, changed=a != b, runs=_runs(a, b)))

@@ -160,7 +160,8 @@ def topic_contacts(*, session: Session, topic: str, lang: str) -> list[Contact]:
 JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
-def _minutes(hhmm: str) -> int:
+def minutes_of(hhmm: str) -> int:
+    """Minutes after midnight of "HH:MM"."""
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
 
@@ -171,7 +172,7 @@ def support_open(*, session: Session, lang: str, at: dt.datetime) -> bool:
     now = local.hour * 60 + local.minute
     rows = session.scalars(select(SupportHours).where(SupportHours.lang == lang,
                                                       SupportHours.weekday == local.weekday()))
-    return any(_minutes(r.opens) <= now < _minutes(r.closes) for r in rows)
+    return any(minutes_of(r.opens) <= now < minutes_of(r.closes) for r in rows)
 
 
 def next_opening(*, session: Session, lang: str, after: dt.datetime) -> dt.datetime | None:
@@ -182,7 +183,7 @@ def next_opening(*, session: Session, lang: str, after: dt.datetime) -> dt.datet
     local = after.astimezone(JAPAN)
     for days in range(8):
         day = (local + dt.timedelta(days=days)).date()
-        starts = sorted(_minutes(r.opens) for r in rows if r.weekday == day.weekday())
+        starts = sorted(minutes_of(r.opens) for r in rows if r.weekday == day.weekday())
         for start in starts:
             opening = dt.datetime.combine(day, dt.time(start // 60, start % 60), tzinfo=JAPAN)
             if opening > local:

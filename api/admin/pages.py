@@ -14,20 +14,20 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.accounts.service import audit
 from api.admin import learning, service
 from api.admin.common import AdminPage, render
+from api.admin.router import MAX_IMPORT_BYTES
 from api.admin.schemas import EntryWrite, Source, lang_or_404
 from api.deps import ServicesDep, SessionDep
 from knowledge import contacts as contact_choice
 from knowledge import editing, prefectures, wage_import
+from knowledge.wages import revision_cycle
 from knowledge import service as knowledge_service
 from knowledge.intents import INTENTS, LANGUAGES
 
 router = APIRouter(tags=["admin"], include_in_schema=False)
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "id": "Bahasa Indonesia", "tl": "Tagalog", "ja": "日本語", "en": "English"}
-MAX_UPLOAD = 256 * 1024
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
@@ -68,15 +68,10 @@ def home(request: Request, admin: AdminPage, session: SessionDep, services: Serv
     to_check = contact_choice.unverified(knowledge_service.list_contacts(session=session))
     return render(request, "admin/home.html", account=admin, topics=topics, languages=LANGUAGES, to_check=to_check,
                   misses=learning.counts(session=session).get("new", 0), newest_year=years[-1] if years else None,
-                  due_year=today.year if today.month >= 10 else today.year - 1, today=today)
+                  due_year=revision_cycle(today), today=today)
 
 
 # ---------------------------------------------------------------------------------------------- the editor
-def _sources_text(sources) -> str:
-    return "\n".join(" | ".join(str(s.get(k) or "") for k in ("publisher", "title", "url", "date"))
-                     for s in sources or [])
-
-
 def _parse_sources(text: str) -> list[Source]:
     """One source per line: publisher | title | URL | date (title, URL and date may be left empty)."""
     out = []
@@ -101,7 +96,7 @@ def _columns(session, topic: str, today: dt.date, posted: dict | None = None) ->
             continue
         newest = editing.latest(row)
         values = {"title": newest.title, "answer": newest.answer, "more": newest.more or "",
-                  "sources": _sources_text(newest.sources), "review_by": newest.review_by.isoformat()}
+                  "sources": editing.sources_text(newest.sources), "review_by": newest.review_by.isoformat()}
         if posted and lang in posted:
             values.update(posted[lang])
         columns.append({"lang": lang, "name": LANGUAGE_NAMES[lang], "state": editing.state(row, today),
@@ -160,7 +155,8 @@ async def save_or_publish(topic: str, request: Request, admin: AdminPage, sessio
             continue
         same = (body.title.strip() == newest.title and body.answer.strip() == newest.answer
                 and ((body.more or "").strip() or None) == newest.more
-                and _sources_text([s.model_dump() for s in body.sources]) == _sources_text(newest.sources)
+                and editing.sources_text([s.model_dump() for s in body.sources])
+                == editing.sources_text(newest.sources)
                 and (body.review_by or newest.review_by) == newest.review_by)
         if not same:
             service.save(session=session, account=admin, topic=topic, lang=lang, body=body)
@@ -267,7 +263,7 @@ def wages(request: Request, admin: AdminPage, session: SessionDep, services: Ser
     """The table per fiscal year and prefecture, and the form to import a revision."""
     years = sorted({w.fiscal_year for w in knowledge_service.list_wages(session=session)})
     today = _today(services)
-    due = today.year if today.month >= 10 else today.year - 1
+    due = revision_cycle(today)
     try:
         year = int(request.query_params.get("year") or (years[-1] if years else due))
     except ValueError:
@@ -284,16 +280,16 @@ async def wages_import(request: Request, admin: AdminPage, session: SessionDep, 
     confirm = form.get("confirm_decrease") == "on"
     apply = form.get("action") == "apply"
     if upload is not None and not isinstance(upload, str) and upload.filename:
-        data = await upload.read(MAX_UPLOAD + 1)
+        data = await upload.read(MAX_IMPORT_BYTES + 1)
     else:
         try:
             data = base64.b64decode(str(carried), validate=True)
         except (binascii.Error, ValueError):
             data = b""
     today = _today(services)
-    due = today.year if today.month >= 10 else today.year - 1
+    due = revision_cycle(today)
     years = sorted({w.fiscal_year for w in knowledge_service.list_wages(session=session)})
-    if not data or len(data) > MAX_UPLOAD:
+    if not data or len(data) > MAX_IMPORT_BYTES:
         result = wage_import.ImportResult(fiscal_year=None, rows=0, changes=[], errors=[
             wage_import.LineError(line=0, message="choose a CSV file (at most 256 KB)")])
     else:
@@ -344,15 +340,13 @@ async def learning_decide(miss_id: int, request: Request, admin: AdminPage, sess
     action = _one(form, "action")
     try:
         if action == "discard":
-            learning.discard(session=session, miss_id=miss_id, account_id=admin.id)
-            audit(session=session, account=admin, action="learning.discarded", target=str(miss_id))
+            service.discard_miss(session=session, account=admin, miss_id=miss_id)
             message = "Discarded"
         else:
             text = _one(form, "text").strip()
             intent = _one(form, "intent")
-            learning.label(session=session, miss_id=miss_id, intent=intent, account_id=admin.id, text=text,
-                           entities=_entities(text, _one(form, "entities")))
-            audit(session=session, account=admin, action="learning.labelled", target=str(miss_id), detail=intent)
+            service.label_miss(session=session, account=admin, miss_id=miss_id, intent=intent, text=text,
+                               entities=_entities(text, _one(form, "entities")))
             message = f"Labelled {intent}"
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
@@ -365,9 +359,7 @@ async def learning_decide(miss_id: int, request: Request, admin: AdminPage, sess
 
 @router.post("/admin/learning-export")
 async def learning_export(request: Request, admin: AdminPage, session: SessionDep, services: ServicesDep) -> Response:
-    written = learning.export(session=session, data_dir=services.settings.nlu_data_dir)
-    audit(session=session, account=admin, action="learning.exported",
-          detail=", ".join(f"{lang} {w['examples']}" for lang, w in written.items()))
+    written = service.export_learning(session=session, account=admin, data_dir=services.settings.nlu_data_dir)
     session.commit()
     changed = [lang for lang, w in written.items() if w["changed"]]
     return _back("/admin/learning", "Training data written: "

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Body, File, HTTPException, Query, Request, Upload
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.accounts.service import audit
 from api.admin import learning, service
 from api.admin.schemas import EntryAdminRead, EntryWrite, PublishBody, RevertBody, VersionRead, lang_or_404
 from api.deps import CurrentAdmin, ServicesDep, SessionDep
@@ -198,32 +197,28 @@ def learning_queue(admin: CurrentAdmin, session: SessionDep, status: str = "new"
 @router.post("/learning/{miss_id}/label")
 def learning_label(miss_id: int, body: LabelBody, admin: CurrentAdmin, session: SessionDep) -> dict:
     try:
-        row = learning.label(session=session, miss_id=miss_id, intent=body.intent, account_id=admin.id,
-                             text=body.text, entities=body.entities)
+        row = service.label_miss(session=session, account=admin, miss_id=miss_id, intent=body.intent,
+                                 text=body.text, entities=body.entities)
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except (learning.LabelError, KeyError, TypeError, ValueError) as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
-    audit(session=session, account=admin, action="learning.labelled", target=str(miss_id), detail=body.intent)
     return _miss_read(row)
 
 
 @router.post("/learning/{miss_id}/discard")
 def learning_discard(miss_id: int, admin: CurrentAdmin, session: SessionDep) -> dict:
     try:
-        row = learning.discard(session=session, miss_id=miss_id, account_id=admin.id)
+        row = service.discard_miss(session=session, account=admin, miss_id=miss_id)
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    audit(session=session, account=admin, action="learning.discarded", target=str(miss_id))
     return _miss_read(row)
 
 
 @router.post("/learning/export")
 def learning_export(admin: CurrentAdmin, session: SessionDep, services: ServicesDep) -> dict:
     """Write the labelled examples into the NLU training data; `make nlu` then retrains (their hash changed)."""
-    written = learning.export(session=session, data_dir=services.settings.nlu_data_dir)
-    audit(session=session, account=admin, action="learning.exported",
-          detail=", ".join(f"{lang} {w['examples']}" for lang, w in written.items()))
+    written = service.export_learning(session=session, account=admin, data_dir=services.settings.nlu_data_dir)
     return {"languages": {lang: {k: v for k, v in w.items() if k != "path"} for lang, w in written.items()},
             "retrain": any(w["changed"] for w in written.values())}
 

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from api.accounts.service import audit
+from api.admin import learning
 from api.admin.schemas import DifferenceRead, EntryAdminRead, EntryWrite, VersionRead
 from knowledge import editing, wage_import
 from knowledge.models import Entry, EntryStatus
@@ -90,3 +91,27 @@ def publish_many(*, session: Session, account, topic: str, langs: list[str], tod
         audit(session=session, account=account, action="entry.published", target=f"{topic}/{lang}@{row.version}",
               detail=detail)
     return rows
+
+
+def label_miss(*, session: Session, account, miss_id: int, intent: str, text: str | None,
+               entities: list[dict]):
+    """Label a queued message (raises LookupError, learning.LabelError); audited."""
+    row = learning.label(session=session, miss_id=miss_id, intent=intent, account_id=account.id, text=text,
+                         entities=entities)
+    audit(session=session, account=account, action="learning.labelled", target=str(miss_id), detail=intent)
+    return row
+
+
+def discard_miss(*, session: Session, account, miss_id: int):
+    """Discard a queued message (raises LookupError); audited."""
+    row = learning.discard(session=session, miss_id=miss_id, account_id=account.id)
+    audit(session=session, account=account, action="learning.discarded", target=str(miss_id))
+    return row
+
+
+def export_learning(*, session: Session, account, data_dir) -> dict:
+    """Write the labelled examples into the NLU training data; audited with the count per language."""
+    written = learning.export(session=session, data_dir=data_dir)
+    audit(session=session, account=account, action="learning.exported",
+          detail=", ".join(f"{lang} {w['examples']}" for lang, w in written.items()))
+    return written

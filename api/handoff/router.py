@@ -54,6 +54,14 @@ def _get(session, public_id: str) -> Handoff:
     return _map(lambda: service.get(session=session, public_id=public_id))
 
 
+def _readable(session, public_id: str, account) -> Handoff:
+    """The handoff, for its holder and admins only (403 for anyone else, 404 when there is none)."""
+    handoff = _get(session, public_id)
+    if not service.may_read(handoff, account):
+        raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
+    return handoff
+
+
 def _changed(change, *, session, engine, background: BackgroundTasks, account, action: str, public_id: str,
              detail: str | None = None) -> Handoff:
     """Make a state change (domain errors as HTTP statuses), audit and commit it, then send what the trainee
@@ -124,9 +132,7 @@ async def stream(request: Request, account: CurrentAccount, services: ServicesDe
 @router.get("/api/handoffs/{public_id}", response_model=schemas.HandoffDetail)
 def read_handoff(public_id: str, account: CurrentAccount, session: SessionDep) -> schemas.HandoffDetail:
     """The handoff with the whole transcript (bot part included); its holder and admins only. Audited."""
-    handoff = _get(session, public_id)
-    if not service.may_read(handoff, account):
-        raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
+    handoff = _readable(session, public_id, account)
     accounts.audit(session=session, account=account, action="handoff.transcript_read", target=handoff.public_id)
     rows = service.transcript(session=session, handoff=handoff)
     names = service.names_in(session=session, handoff=handoff, rows=rows)
@@ -191,9 +197,7 @@ def add_note(public_id: str, body: schemas.NoteCreate, account: CurrentAccount, 
 @router.get("/api/handoffs/{public_id}/canned")
 def canned(public_id: str, account: CurrentAccount, session: SessionDep) -> dict:
     """Canned replies in the trainee's language, placeholders filled; its holder and admins only."""
-    handoff = _get(session, public_id)
-    if not service.may_read(handoff, account):
-        raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
+    handoff = _readable(session, public_id, account)
     replies = service.canned_replies(session=session, handoff=handoff, account=account)
     return {"data": replies, "count": len(replies)}
 
@@ -201,9 +205,7 @@ def canned(public_id: str, account: CurrentAccount, session: SessionDep) -> dict
 @router.post("/api/handoffs/{public_id}/messages/{message_id}/missed", status_code=201)
 def mark_missed(public_id: str, message_id: int, account: CurrentAccount, session: SessionDep) -> dict:
     """The bot should have known this: a trainee message of this chat goes to the admins' learning queue."""
-    handoff = _get(session, public_id)
-    if not service.may_read(handoff, account):
-        raise HTTPException(status_code=403, detail="only the volunteer holding it, or an admin")
+    handoff = _readable(session, public_id, account)
     message = session.get(Message, message_id)
     if (message is None or message.conversation_id != handoff.conversation_id
             or message.direction != Direction.inbound or not (message.text or "").strip()):
