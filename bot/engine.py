@@ -315,7 +315,7 @@ def _button_topic(turn: Turn, arg: str) -> None:
 def _button_more(turn: Turn, arg: str) -> None:
     if arg not in TOPICS:
         return show_menu(turn)
-    turn.say(replies.more(turn.session, turn.lang, arg))
+    turn.say(replies.more(turn.session, turn.lang, arg, turn.now))
 
 
 def _button_menu(turn: Turn, _arg: str) -> None:

@@ -64,7 +64,7 @@ def queue_notice(*, session: Session, handoff: Handoff, lang: str, now: dt.datet
         return []
     text = t(lang, messages.QUEUE_OFF_HOURS, day=t(lang, messages.WEEKDAYS[opening.weekday()]),
              time=opening.strftime("%H:%M"))
-    contacts = replies.contacts_text(session, lang, "emergency", skip=replies.EMERGENCY_NUMBERS, at=now)
+    contacts = replies.contacts_text(session, lang, "emergency", skip=replies.EMERGENCY_NUMBERS, at=now, limit=2)
     return [Reply(text + ("\n\n" + contacts if contacts else ""))]
 
 

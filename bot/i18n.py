@@ -14,7 +14,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 
 from knowledge.intents import LANGUAGES
 
@@ -72,16 +72,21 @@ def babel_locale(lang: str) -> Locale:
     return Locale.parse(BABEL_LOCALE.get(lang, DEFAULT_LANGUAGE))
 
 
+#: How each language writes an amount of yen, as the knowledge entries do: ¥1,226 / 1.226 yên / ¥1.226 / 1,226円.
+YEN_PATTERN = {"vi": "{} yên", "ja": "{}円"}
+
+
 def yen(amount: int | Decimal, lang: str, *, decimals: bool = False) -> str:
-    """An amount of yen as the language writes it: ¥1,226 / 1.226 ¥ / ￥1,226."""
+    """An amount of yen in the language's own form (grouping and decimal marks of its locale)."""
     value = Decimal(amount)
     if not decimals:
         value = value.quantize(Decimal("1"))
-    fmt = None if not decimals else "¤#,##0.00"
-    return format_currency(value, "JPY", format=fmt, locale=babel_locale(lang), currency_digits=not decimals)
+    digits = format_decimal(value, format="#,##0.00" if decimals else "#,##0", locale=babel_locale(lang))
+    return YEN_PATTERN.get(lang, "¥{}").format(digits)
 
 
 def number(value: int | float | Decimal, lang: str) -> str:
+    """A number in the language's own form: 173.8 in English, 173,8 in Vietnamese and Indonesian."""
     return format_decimal(value, locale=babel_locale(lang))
 
 

@@ -51,6 +51,11 @@ TOPIC_NAMES = {
     "paid_leave": _("Paid leave"),
     "broker_debt": _("Debts and broker fees"),
     "support_contacts": _("Where to get help"),
+    "unpaid_wages": _("Pay not paid"),
+    "leaving_employer": _("Leaving the company"),
+    "visa_status": _("Visa and residence card"),
+    "skill_development_system": _("New system from 2027"),
+    "social_insurance": _("Insurance and pension"),
     "talk_to_human": _("Talk to a person"),
     "emergency": _("Emergency"),
 }
@@ -66,39 +71,41 @@ BAD_AMOUNT = _("Sorry, I cannot read that amount. Write it with numbers, for exa
 MINIMUM_WAGE_RATE = _("The minimum wage in {prefecture} is {amount} per hour, in force since {date}.")
 MINIMUM_WAGE_UPCOMING = _("From {date} it will be {amount} per hour.")
 RATE_MAY_BE_OUTDATED = _(
-    "This is the newest rate I have (fiscal year {year}). Rates are revised every October, "
-    "so it may be out of date: please check with the labour office."
+    "This is the fiscal year {year} rate, the newest I have. The fiscal year {next_year} rate may already apply "
+    "and may be higher: check the MHLW list of minimum wages or ask the labour office."
 )
+#: The trainee's own hourly pay, as they stated it.
+PAY_EXACT = _("You are paid {hourly} per hour.")
+#: An hourly equivalent computed from a daily or monthly pay.
+PAY_ABOUT = _("That is about {hourly} per hour.")
 VERDICT_BELOW = _(
-    "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
-    "(since {date}). That is {shortfall_hour} per hour below the legal minimum: about {shortfall_month} a month."
+    "The minimum wage in {prefecture} is {minimum} per hour (since {date}). That is {shortfall_hour} an hour "
+    "below the legal minimum, about {shortfall_month} a month."
 )
 #: The pay is above the newest rate we hold, but a newer revision may already be in force (its data is missing).
 VERDICT_OK_MAYBE_OUTDATED = _(
-    "Your pay is about {hourly} per hour. That is above the fiscal year {year} minimum wage in {prefecture} "
-    "({minimum} per hour). But the rates are revised every October, and the newer rate, which may be higher, "
-    "is not in my data yet: check it with the labour office or on the MHLW list of minimum wages."
+    "That is above the fiscal year {year} minimum wage in {prefecture} ({minimum} per hour). But the fiscal year "
+    "{next_year} rate may already apply and may be higher. It is not in my data yet: check the MHLW list of "
+    "minimum wages or ask the labour office."
 )
 VERDICT_OK = _(
-    "Your pay is about {hourly} per hour. The minimum wage in {prefecture} is {minimum} per hour "
-    "(since {date}). Your pay is at or above the minimum."
+    "The minimum wage in {prefecture} is {minimum} per hour (since {date}). Your pay is at or above it."
 )
 ASSUMED_MONTHLY_HOURS = _(
-    "I assumed {hours} working hours a month, the legal maximum of scheduled hours. "
-    "If your contract has fewer hours, tell me the number."
+    "I counted {hours} hours a month, the legal maximum. Work fewer? Tell me, for example: 7 hours a day."
 )
+#: After a pay below the newest rate we hold, when a newer revision may be in force.
+RATE_MAY_BE_HIGHER = _("The fiscal year {next_year} rate may be higher still.")
 ASSUMED_DAILY_HOURS = _("I assumed 8 working hours a day, the legal maximum.")
 COMPARE_NOTE = _(
-    "Compare your pay before deductions (tax, insurance, dormitory), without overtime pay, bonuses, "
-    "or commuting and family allowances."
+    "Compare your pay before tax, insurance and dorm deductions, without overtime pay, bonuses and allowances."
 )
 UNDERPAID_ADVICE = _(
-    "Your employer must pay at least the minimum wage and the difference you are owed. "
-    "Keep your payslips and write down your hours. Ask for help:"
+    "Your employer must pay you the difference. Keep your payslips and note your hours. Call:"
 )
 
 # Understanding
-CLARIFY = _("Sorry, I'm not sure I understood. Which topic is closest?")
+CLARIFY = _("Sorry, I didn't understand that. Choose the closest topic, or talk to a person:")
 OFFER_HUMAN = _("I still don't understand. Do you want to talk to a volunteer?")
 NLU_DOWN = _("Sorry, I cannot understand messages right now. Choose a topic below, or talk to a person.")
 NON_TEXT = _("Sorry, I can only read text messages. Please write your question, or choose a topic.")
@@ -145,6 +152,8 @@ FORGET_CANCELLED = _("OK, nothing was deleted.")
 # Rendering of knowledge entries
 CONTACTS_HEADER = _("Who can help:")
 SOURCES_HEADER = _("Sources:")
+#: Under a first reply: the most trusted source (an official publisher when there is one).
+SOURCE_LINE = _("Source: {name}")
 LAST_CHECKED = _("Last checked: {date}")
 FREE_CALL = _("free call")
 #: After a number that answers in English, shown to a trainee of another language when theirs has no line.

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from bot import messages
-from bot.i18n import DEFAULT_LANGUAGE, date, t, yen
+from bot.i18n import DEFAULT_LANGUAGE, date, number, t, yen
 from bot.nlu_client import Parse
 from bot.schemas import Button, Reply
 from knowledge import contacts as contact_choice
@@ -17,13 +17,17 @@ from knowledge import service as knowledge_service
 from knowledge import wages
 from knowledge.intents import LANGUAGES, TOPICS
 from knowledge.models import Contact
+from knowledge.prefectures import display_name
+from knowledge.sources import label as source_label
+from knowledge.sources import official_first
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "id": "Bahasa Indonesia", "tl": "Tagalog", "ja": "日本語", "en": "English"}
 #: Topics first in the menu: the mission core.
 MENU_ORDER = (
-    "minimum_wage", "wage_check", "fines_penalties", "passport_confiscation", "job_transfer",
-    "unpaid_overtime", "salary_deductions", "dismissal_return", "harassment_violence", "work_injury",
-    "pregnancy_rights", "paid_leave", "broker_debt", "support_contacts", "talk_to_human", "emergency",
+    "minimum_wage", "wage_check", "unpaid_wages", "fines_penalties", "passport_confiscation", "job_transfer",
+    "leaving_employer", "visa_status", "unpaid_overtime", "salary_deductions", "social_insurance",
+    "dismissal_return", "harassment_violence", "work_injury", "pregnancy_rights", "paid_leave", "broker_debt",
+    "skill_development_system", "support_contacts", "talk_to_human", "emergency",
 )
 #: The emergency numbers themselves are in the emergency text; the contact list adds the rest.
 EMERGENCY_NUMBERS = frozenset({"police_110", "ambulance_119"})
@@ -84,72 +88,102 @@ def error(lang: str) -> Reply:
 
 # ------------------------------------------------------------------------------------------ contacts, sources
 def contact_line(contact: Contact, lang: str, lines: tuple | None = None) -> str:
-    """One clean line per contact: its name, then its verified numbers (hours, free call; a line in another
-    language says so). Unverified numbers are never shown; a contact without a number shows its web page."""
+    """One clean line per contact: its name, then its verified numbers, each with one bracket of notes (hours,
+    free call; a line in another language says so). Unverified numbers are never shown; a contact without a
+    number shows its web page."""
     name = contact.name.get(lang) or contact.name.get("en") or contact.key
     lines = contact_choice.lines_for(contact, lang) if lines is None else lines
     parts = []
     for line in lines:
         phone = line.phone
         notes = []
+        if phone.get("free"):
+            notes.append(t(lang, messages.FREE_CALL))
         hours = (phone.get("hours") or {}).get(lang) if isinstance(phone.get("hours"), dict) else None
         if hours:
             notes.append(hours)
-        if phone.get("free"):
-            notes.append(t(lang, messages.FREE_CALL))
         if line.other_language == "en" and lang != "en":
             notes.append(t(lang, messages.ENGLISH_LINE))
-        parts.append(phone["number"] + (f" ({'; '.join(notes)})" if notes else ""))
+        separator = "、" if lang == "ja" else ", "
+        parts.append(phone["number"] + (f" ({separator.join(notes)})" if notes else ""))
     if not parts and contact.web and contact.verified:
         parts.append(contact.web)
-    return f"• {name}: " + " / ".join(parts) if parts else ""
+    icon = "📞" if any(line.phone for line in lines) else "🌐"
+    return f"{icon} {name}: " + " / ".join(parts) if parts else ""
 
 
 #: Topics where the trainee may be in danger: lines that answer day and night come first.
-DANGER_TOPICS = frozenset({"emergency", "harassment_violence", "talk_to_human"})
+DANGER_TOPICS = frozenset({"emergency", "harassment_violence", "talk_to_human", "leaving_employer"})
+
+
+def chosen_contacts(session: Session, lang: str, topic: str, *, skip: frozenset[str] = frozenset(),
+                    at: dt.datetime | None = None, limit: int = 3) -> list[contact_choice.Choice]:
+    """The topic's contacts chosen for this trainee (knowledge.contacts.choose), best first."""
+    named = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
+             if c.key not in skip]
+    return contact_choice.choose(named, lang, at or dt.datetime.now(dt.UTC), danger=topic in DANGER_TOPICS,
+                                 limit=limit)
 
 
 def contacts_text(session: Session, lang: str, topic: str, *, header: bool = True,
                   skip: frozenset[str] = frozenset(), at: dt.datetime | None = None, limit: int = 3) -> str:
-    """The topic's contact lines chosen for this trainee (knowledge.contacts.choose), with a header line."""
-    named = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
-             if c.key not in skip]
-    chosen = contact_choice.choose(named, lang, at or dt.datetime.now(dt.UTC), danger=topic in DANGER_TOPICS,
-                                   limit=limit)
+    """The topic's contact lines chosen for this trainee, with a header line."""
+    chosen = chosen_contacts(session, lang, topic, skip=skip, at=at, limit=limit)
     lines = [line for c in chosen if (line := contact_line(c.contact, lang, c.lines))]
     if not lines:
         return ""
     return "\n".join(([t(lang, messages.CONTACTS_HEADER)] if header else []) + lines)
 
 
-def sources_line(lang: str, sources: list[dict]) -> str:
-    names = []
-    for source in sources[:2]:
-        label = source.get("publisher") or source.get("title") or ""
-        if source.get("date"):
-            label += f" ({source['date']})"
-        names.append(label)
-    return t(lang, messages.SOURCES_HEADER) + " " + "; ".join(n for n in names if n)
+def first_contact_line(session: Session, lang: str, topic: str, at: dt.datetime | None = None) -> str:
+    """The one number to call under a first reply: the best contact's first line."""
+    chosen = chosen_contacts(session, lang, topic, at=at, limit=3)
+    for choice in sorted(chosen, key=lambda c: not c.lines):  # a number to call before a web page
+        if line := contact_line(choice.contact, lang, choice.lines[:1]):
+            return line
+    return ""
+
+
+def source_line(lang: str, sources: list[dict]) -> str:
+    """Under a first reply: the one source a trainee can trust most (an official publisher when there is one)."""
+    ordered = official_first(list(sources))
+    return t(lang, messages.SOURCE_LINE, name=source_label(ordered[0], lang)) if ordered else ""
+
+
+def sources_line(lang: str, sources: list[dict], limit: int = 3) -> str:
+    """Under "more" and the wage replies: up to `limit` sources, official publishers first, in the trainee's
+    language."""
+    names = [name for source in official_first(list(sources))[:limit] if (name := source_label(source, lang))]
+    return t(lang, messages.SOURCES_HEADER) + " " + "; ".join(names) if names else ""
 
 
 # ------------------------------------------------------------------------------------------ answers
 def topic(session: Session, lang: str, key: str, at: dt.datetime | None = None) -> Reply | None:
-    """A topic's published entry: the answer, its contacts, its sources; None when there is no entry."""
+    """A topic's first reply, to fit one phone screen: the entry's answer (what it means, what to do now), the
+    one number to call, and the most trusted source. The detail, more contacts and all sources are under
+    "More"."""
     entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
     if entry is None:
         return None
-    body = entry.answer
+    parts = [entry.answer]
+    tail = [line for line in (first_contact_line(session, lang, key, at), source_line(lang, entry.sources)) if line]
+    if tail:
+        parts.append("\n".join(tail))
+    return Reply("\n\n".join(parts), answer_buttons(lang, key, more=True), title=entry.title)
+
+
+def more(session: Session, lang: str, key: str, at: dt.datetime | None = None) -> Reply:
+    """The rest of a topic: the detail, who can help (up to three contacts) and the sources."""
+    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
+    if entry is None:
+        return Reply(t(lang, messages.NO_MORE), answer_buttons(lang, key, more=False))
+    parts = [entry.more] if entry.more else []
     contacts = contacts_text(session, lang, key, at=at)
     if contacts:
-        body += "\n\n" + contacts
-    body += "\n\n" + sources_line(lang, entry.sources)
-    return Reply(body, answer_buttons(lang, key, more=bool(entry.more)), title=entry.title)
-
-
-def more(session: Session, lang: str, key: str) -> Reply:
-    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
-    text = entry.more if entry and entry.more else t(lang, messages.NO_MORE)
-    return Reply(text, answer_buttons(lang, key, more=False))
+        parts.append(contacts)
+    if sources := sources_line(lang, entry.sources):
+        parts.append(sources)
+    return Reply("\n\n".join(parts) or t(lang, messages.NO_MORE), answer_buttons(lang, key, more=False))
 
 
 def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -> Reply | None:
@@ -157,15 +191,16 @@ def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -
     rate = knowledge_service.rate_on(session=session, prefecture=prefecture, on=today)
     if rate is None:
         return None
-    lines = [t(lang, messages.MINIMUM_WAGE_RATE, prefecture=prefecture, amount=yen(rate.yen_per_hour, lang),
+    lines = [t(lang, messages.MINIMUM_WAGE_RATE, prefecture=display_name(prefecture, lang),
+               amount=yen(rate.yen_per_hour, lang),
                date=date(rate.effective_from, lang))]
     upcoming = knowledge_service.next_rate(session=session, prefecture=prefecture, after=today)
     if upcoming is not None:
         lines.append(t(lang, messages.MINIMUM_WAGE_UPCOMING, amount=yen(upcoming.yen_per_hour, lang),
                        date=date(upcoming.effective_from, lang)))
     if rate.possibly_outdated:
-        lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=rate.fiscal_year))
-    lines.append(sources_line(lang, list(rate.sources)))
+        lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=rate.fiscal_year, next_year=rate.fiscal_year + 1))
+    lines.append(source_line(lang, list(rate.sources)))
     buttons = (
         Button(t(lang, messages.TOPIC_NAMES["wage_check"]), "topic:wage_check"),
         Button(t(lang, messages.BUTTON_MORE), "more:minimum_wage"),
@@ -185,35 +220,39 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     if result.missing:
         return None
     m = result.minimum
-    values = dict(hourly=yen(result.hourly_equivalent, lang), prefecture=m.prefecture,
-                  minimum=yen(m.yen_per_hour, lang), date=date(m.effective_from, lang))
+    values = dict(prefecture=display_name(m.prefecture, lang), minimum=yen(m.yen_per_hour, lang),
+                  date=date(m.effective_from, lang), year=m.fiscal_year, next_year=m.fiscal_year + 1)
+    hourly = yen(result.hourly_equivalent, lang, decimals=result.hourly_equivalent % 1 != 0)
+    pay = t(lang, messages.PAY_EXACT if slots["period"] == "hour" else messages.PAY_ABOUT, hourly=hourly)
     if result.verdict == wages.Verdict.below:
-        lines = [t(lang, messages.VERDICT_BELOW, **values,
-                   shortfall_hour=yen(result.shortfall_per_hour, lang, decimals=result.shortfall_per_hour % 1 != 0),
-                   shortfall_month=yen(result.shortfall_per_month, lang))]
+        verdict = t(lang, messages.VERDICT_BELOW, **values,
+                    shortfall_hour=yen(result.shortfall_per_hour, lang, decimals=result.shortfall_per_hour % 1 != 0),
+                    shortfall_month=yen(result.shortfall_per_month, lang))
     elif m.possibly_outdated:  # never "at or above" flatly when a newer rate may be in force
-        lines = [t(lang, messages.VERDICT_OK_MAYBE_OUTDATED, **values, year=m.fiscal_year)]
+        verdict = t(lang, messages.VERDICT_OK_MAYBE_OUTDATED, **values)
     else:
-        lines = [t(lang, messages.VERDICT_OK, **values)]
-    if "legal_max_monthly_hours" in result.assumptions:  # also behind the monthly shortfall of hourly pay
-        lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=str(wages.LEGAL_MAX_MONTHLY_HOURS)))
+        verdict = t(lang, messages.VERDICT_OK, **values)
+    if m.possibly_outdated and result.verdict == wages.Verdict.below:
+        verdict += (" " if lang != "ja" else "") + t(lang, messages.RATE_MAY_BE_HIGHER, **values)
+    lines = [pay + " " + verdict if lang != "ja" else pay + verdict]
+    if "legal_max_monthly_hours" in result.assumptions and (
+            slots["period"] != "hour" or result.verdict == wages.Verdict.below):  # also behind a monthly shortfall
+        lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=number(wages.LEGAL_MAX_MONTHLY_HOURS, lang)))
     if "legal_max_daily_hours" in result.assumptions:
         lines.append(t(lang, messages.ASSUMED_DAILY_HOURS))
-    if m.possibly_outdated and result.verdict == wages.Verdict.below:
-        lines.append(t(lang, messages.RATE_MAY_BE_OUTDATED, year=m.fiscal_year))
-    lines.append(t(lang, messages.COMPARE_NOTE))
+    if slots["period"] != "hour":  # a monthly or daily amount may have been given after deductions
+        lines.append(t(lang, messages.COMPARE_NOTE))
     if result.verdict == wages.Verdict.below:
-        lines.append(t(lang, messages.UNDERPAID_ADVICE))
-        contacts = contacts_text(session, lang, "wage_check", header=False, at=at)
-        if contacts:
-            lines.append(contacts)
+        advice = t(lang, messages.UNDERPAID_ADVICE)
+        contact = first_contact_line(session, lang, "wage_check", at=at)
+        lines.append(advice + ("\n" + contact if contact else ""))
     return Reply("\n\n".join(lines), answer_buttons(lang, "wage_check", more=True),
                  title=t(lang, messages.TOPIC_NAMES["wage_check"]))
 
 
 def _with_contacts(session: Session, lang: str, text: str, topic: str, at: dt.datetime | None = None) -> str:
-    """The text, then the topic's contact lines (without the 110/119 the text itself gives)."""
-    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS, at=at)
+    """The text, then the topic's two best contact lines (without the 110/119 the text itself gives)."""
+    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS, at=at, limit=2)
     return text + "\n\n" + contacts if contacts else text
 
 

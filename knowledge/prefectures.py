@@ -96,6 +96,15 @@ def all_prefectures() -> tuple[Prefecture, ...]:
     return tuple(sorted(_load()[0], key=lambda p: p.code))
 
 
+def display_name(name: str, lang: str) -> str:
+    """A prefecture as a trainee of `lang` writes it: 愛知県 in Japanese, Aichi otherwise."""
+    if lang == "ja":
+        for prefecture in all_prefectures():
+            if prefecture.name == name:
+                return prefecture.kanji
+    return name
+
+
 def names() -> list[str]:
     return [p.name for p in all_prefectures()]
 

@@ -82,50 +82,68 @@ def emergency_score(result: dict) -> float:
     return max((r["confidence"] for r in result.get("intent_ranking") or [] if r.get("name") == "emergency"), default=0.0)
 
 
+#: Japanese written without kana or kanji: romaji, measured as its own row (it is where understanding is weakest).
+JAPANESE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
+
+
+def is_romaji(text: str) -> bool:
+    return not JAPANESE_SCRIPT.search(text)
+
+
 def evaluate(url: str, emergency_floor: float) -> dict:
-    report: dict = {"languages": {}, "emergency_floor": emergency_floor}
+    """Figures per language, and for the romaji part of the Japanese test set (`subsets`, not gated)."""
+    report: dict = {"languages": {}, "subsets": {}, "emergency_floor": emergency_floor}
     for lang in LANGS:
         rows = load(lang)
         results = asyncio.run(parse_all(url, [r[1] for r in rows]))
-        gold = [r[0] for r in rows]
-        pred = [predicted_intent(r) for r in results]
-        intents = sorted(set(gold))
-        per_intent = {}
-        for intent in intents:
-            tp = sum(g == p == intent for g, p in zip(gold, pred))
-            fp = sum(p == intent and g != intent for g, p in zip(gold, pred))
-            fn = sum(g == intent and p != intent for g, p in zip(gold, pred))
-            per_intent[intent] = f1(tp, fp, fn)
-        confusions = Counter((g, p) for g, p in zip(gold, pred) if g != p)
-        etp = efp = efn = 0
-        for (_, _, gold_ents), result in zip(rows, results):
-            g = {(e, s, t) for e, s, t, _ in gold_ents}
-            p = {(e["entity"], e["start"], e["end"]) for e in result.get("entities", []) if e.get("extractor") != "RegexEntityExtractor"}
-            etp += len(g & p); efp += len(p - g); efn += len(g - p)
-        # The bot's emergency decision: top intent, or the emergency score at/above the floor.
-        flagged = [p == "emergency" or emergency_score(r) >= emergency_floor for p, r in zip(pred, results)]
-        emergency = [f for g, f in zip(gold, flagged) if g == "emergency"]
-        false_alarms = sum(f for g, f in zip(gold, flagged) if g != "emergency")
-        report["languages"][lang] = {
-            "n": len(rows),
-            "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(rows),
-            "macro_f1": sum(per_intent.values()) / len(per_intent),
-            "per_intent_f1": per_intent,
-            "confusions": confusions.most_common(5),
-            "entity_f1": f1(etp, efp, efn),
-            "emergency_recall": sum(emergency) / max(1, len(emergency)),
-            "emergency_top_intent_recall": sum(p == "emergency" for g, p in zip(gold, pred) if g == "emergency") / max(1, len(emergency)),
-            "emergency_false_alarm_rate": false_alarms / max(1, len(rows) - len(emergency)),
-            "missed_emergency": [r[1] for r, f in zip(rows, flagged) if r[0] == "emergency" and not f],
-        }
+        report["languages"][lang] = score(rows, results, emergency_floor)
+        if lang == "ja":
+            romaji = [(row, result) for row, result in zip(rows, results) if is_romaji(row[1])]
+            if romaji:
+                report["subsets"]["ja-romaji"] = score([r for r, _ in romaji], [p for _, p in romaji], emergency_floor)
     return report
+
+
+def score(rows: list[tuple[str, str, list]], results: list[dict], emergency_floor: float) -> dict:
+    gold = [r[0] for r in rows]
+    pred = [predicted_intent(r) for r in results]
+    intents = sorted(set(gold))
+    per_intent = {}
+    for intent in intents:
+        tp = sum(g == p == intent for g, p in zip(gold, pred))
+        fp = sum(p == intent and g != intent for g, p in zip(gold, pred))
+        fn = sum(g == intent and p != intent for g, p in zip(gold, pred))
+        per_intent[intent] = f1(tp, fp, fn)
+    confusions = Counter((g, p) for g, p in zip(gold, pred) if g != p)
+    etp = efp = efn = 0
+    for (_, _, gold_ents), result in zip(rows, results):
+        g = {(e, s, t) for e, s, t, _ in gold_ents}
+        p = {(e["entity"], e["start"], e["end"]) for e in result.get("entities", []) if e.get("extractor") != "RegexEntityExtractor"}
+        etp += len(g & p); efp += len(p - g); efn += len(g - p)
+    # The bot's emergency decision: top intent, or the emergency score at/above the floor.
+    flagged = [p == "emergency" or emergency_score(r) >= emergency_floor for p, r in zip(pred, results)]
+    emergency = [f for g, f in zip(gold, flagged) if g == "emergency"]
+    false_alarms = sum(f for g, f in zip(gold, flagged) if g != "emergency")
+    return {
+        "n": len(rows),
+        "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(rows),
+        "macro_f1": sum(per_intent.values()) / len(per_intent),
+        "per_intent_f1": per_intent,
+        "confusions": confusions.most_common(5),
+        "entity_f1": f1(etp, efp, efn),
+        "emergency_recall": sum(emergency) / max(1, len(emergency)),
+        "emergency_top_intent_recall": sum(p == "emergency" for g, p in zip(gold, pred) if g == "emergency") / max(1, len(emergency)),
+        "emergency_false_alarm_rate": false_alarms / max(1, len(rows) - len(emergency)),
+        "missed_emergency": [r[1] for r, f in zip(rows, flagged) if r[0] == "emergency" and not f],
+    }
 
 
 def print_report(report: dict) -> None:
     print(f"emergency = top intent, or emergency score >= {report['emergency_floor']} (the bot's rule)")
-    print(f"{'lang':<5}{'n':>5}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'emerg. recall':>15}{'(top only)':>12}{'false alarms':>14}")
-    for lang, r in report["languages"].items():
-        print(f"{lang:<5}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}{r['entity_f1']:>11.3f}"
+    print(f"{'lang':<10}{'n':>5}{'accuracy':>10}{'macro-F1':>10}{'entity-F1':>11}{'emerg. recall':>15}{'(top only)':>12}{'false alarms':>14}")
+    rows = list(report["languages"].items()) + list(report.get("subsets", {}).items())
+    for lang, r in rows:
+        print(f"{lang:<10}{r['n']:>5}{r['accuracy']:>10.3f}{r['macro_f1']:>10.3f}{r['entity_f1']:>11.3f}"
               f"{r['emergency_recall']:>15.3f}{r['emergency_top_intent_recall']:>12.3f}{r['emergency_false_alarm_rate']:>14.3f}")
     per_intent = defaultdict(list)
     for r in report["languages"].values():
@@ -166,7 +184,7 @@ def append_history(path: Path, report: dict, model: str) -> None:
         "reviewed_examples": reviewed_examples(),
         "languages": {lang: {k: round(r[k], 3) for k in ("accuracy", "macro_f1", "emergency_recall",
                                                          "emergency_false_alarm_rate")}
-                      for lang, r in report["languages"].items()},
+                      for lang, r in {**report["languages"], **report.get("subsets", {})}.items()},
     }
     rows = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     rows = [r for r in rows if r.strip() and json.loads(r).get("model") != model] + [json.dumps(line)]
