@@ -62,6 +62,11 @@ def hours_slot(hours: Decimal | None) -> dict[str, str]:
     return {"hours_per_day" if hours <= 24 else "hours_per_month": str(hours)}
 
 
+def hours_assumed(slots: dict) -> bool:
+    """The wage check had to assume the hours (none given for a daily or monthly pay): worth asking for them."""
+    return slots.get("period") in ("day", "month") and not (slots.get("hours_per_day") or slots.get("hours_per_month"))
+
+
 def prefecture_in(parse: Parse | None, text: str) -> str | None:
     """The prefecture named by the NLU entity (value, then the text it covers), else found in the text."""
     entity = parse.first("prefecture") if parse else None

@@ -207,11 +207,15 @@ def wage_check(turn: Turn) -> None:
         buttons = replies.period_buttons(turn.lang) if missing == "period" else ()
         turn.ask(missing, "wage_check", Reply(turn.t(question[missing]), buttons))
         return
-    turn.clear_slots()
     verdict = replies.wage_verdict(turn.session, turn.lang, slots, turn.today, turn.now)
     if verdict is None:  # no rate known for that date
+        turn.clear_slots()
         answer_topic(turn, "wage_check")
+    elif decisions.hours_assumed(slots):
+        # The verdict counted the legal maximum of hours: the trainee's reply with their own hours recomputes it.
+        turn.ask("hours", "wage_check", verdict)
     else:
+        turn.clear_slots()
         turn.say(verdict)
 
 
@@ -408,6 +412,14 @@ def answer_pending(turn: Turn) -> bool:
             return True
         return _not_an_answer(turn, other_intent,
                               Reply(turn.t(messages.ASK_PERIOD), replies.period_buttons(turn.lang)))
+    if slot == "hours":  # after a verdict that assumed the legal maximum of hours
+        hours = wages.find_hours(text)
+        if hours is None:
+            turn.clear_slots()
+            return False  # not hours: read the message as what it is
+        turn.set_slots(decisions.hours_slot(hours))
+        wage_check(turn)
+        return True
     turn.clear_slots()
     return False
 

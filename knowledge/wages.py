@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 #: Legal maximum of scheduled hours (LSA Art. 32: 40 h a week) averaged over a month: 40 × 365 / 7 / 12.
 LEGAL_MAX_MONTHLY_HOURS = (Decimal(40) * Decimal(365) / Decimal(7) / Decimal(12)).quantize(Decimal("0.1"))
+#: Working days a month in a five-day week: 5 × 365 / 7 / 12.
+FIVE_DAY_WEEKS_PER_MONTH = Decimal(5) * Decimal(365) / Decimal(7) / Decimal(12)
 #: Legal maximum of scheduled hours in a day (LSA Art. 32).
 LEGAL_MAX_DAILY_HOURS = Decimal(8)
 #: Larger than any real pay for one month; above it we assume the amount was misread.
@@ -113,6 +115,10 @@ def parse_hours(text: str | int | float | Decimal) -> Decimal:
     return value
 
 
+#: "/h" or "1h" right after an amount ("1100円/h", "1100 yen 1h", "¥1100/hr"): per hour.
+_PER_H = re.compile(r"\d\s?(?:円|yen|yên|jpy)?\s?(?:/\s?|per\s|1\s?)(?:h|hr|hour)\b|^/?\s?1?\s?h$", re.IGNORECASE)
+
+
 def parse_period(text: str | None) -> PayPeriod | None:
     """Map period words in five languages to hour / day / month."""
     if not text:
@@ -120,6 +126,8 @@ def parse_period(text: str | None) -> PayPeriod | None:
     t = unicodedata.normalize("NFKC", text).strip().lower()
     if t in PayPeriod.__members__:
         return PayPeriod(t)
+    if _PER_H.search(t):  # "1100円/h", "1100 yen 1h", "1100/h"
+        return PayPeriod.hour
     table = (
         (PayPeriod.hour, ("hour", "hr", "jam", "tiếng", "tieng", "giờ", "gio", "oras", "時給", "時間", "jikyu", "jikyuu", "/h")),
         (PayPeriod.day, ("day", "daily", "hari", "ngày", "ngay", "araw", "日給", "日当", "nikkyu", "nikkyuu")),
@@ -205,6 +213,11 @@ def evaluate(
             assumptions.append("legal_max_daily_hours")
         hourly = amount / hours_per_day
     else:
+        if hours_per_month is None and hours_per_day is not None:
+            # Hours a day given for a monthly pay: a five-day week, never above the legal maximum of scheduled hours.
+            hours_per_month = min(LEGAL_MAX_MONTHLY_HOURS, (Decimal(hours_per_day) * FIVE_DAY_WEEKS_PER_MONTH)
+                                  .quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+            assumptions.append("five_day_week")
         if hours_per_month is None:
             hours_per_month = LEGAL_MAX_MONTHLY_HOURS
             assumptions.append("legal_max_monthly_hours")
@@ -260,12 +273,17 @@ def find_amount(text: str) -> Decimal | None:
     return None
 
 
+_AMOUNT_BEFORE = re.compile(r"(?:円|yen|yên|jpy|\d)\s?$", re.IGNORECASE)
+
+
 def find_hours(text: str) -> Decimal | None:
     """A number of hours inside a message ("160 jam", "8 tiếng", "160時間"), or None."""
-    match = _HOURS.search(unicodedata.normalize("NFKC", text or ""))
-    if not match:
-        return None
-    try:
-        return parse_hours(match.group(1).replace(",", "."))
-    except AmountError:
-        return None
+    normal = unicodedata.normalize("NFKC", text or "")
+    for match in _HOURS.finditer(normal):
+        if match.group(1) == "1" and _AMOUNT_BEFORE.search(normal[: match.start()]):
+            continue  # "1100 yen 1h": the period of the pay, not working hours
+        try:
+            return parse_hours(match.group(1).replace(",", "."))
+        except AmountError:
+            return None
+    return None

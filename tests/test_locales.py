@@ -57,8 +57,8 @@ def test_catalogs_are_compiled_and_translate(lang):
 
 @pytest.mark.parametrize(
     ("lang", "yen", "day"),
-    [("en", "¥1,226", "3 October 2025"), ("ja", "￥1,226", "2025年10月3日"), ("vi", "1.226 ¥", "3 tháng 10, 2025"),
-     ("id", "1.226", "3 Oktober 2025"), ("tl", "¥1,226", "Oktubre 3, 2025")],
+    [("en", "¥1,226", "3 October 2025"), ("ja", "1,226円", "2025年10月3日"), ("vi", "1.226 yên", "3 tháng 10, 2025"),
+     ("id", "¥1.226", "3 Oktober 2025"), ("tl", "¥1,226", "Oktubre 3, 2025")],
 )
 def test_yen_and_dates_formatted_per_locale(lang, yen, day):
     assert yen in i18n.yen(1226, lang).replace("\xa0", " ")
@@ -72,3 +72,12 @@ def test_yen_and_dates_formatted_per_locale(lang, yen, day):
 )
 def test_client_language_codes_are_normalised(code, lang):
     assert i18n.normalise_language(code) == lang
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("en", "173.8"), ("tl", "173.8"), ("vi", "173,8"), ("id", "173,8"),
+                                                ("ja", "173.8")])
+def test_decimals_in_each_locales_own_form(lang, expected):
+    """"173.8 hours" would read as 1,738 to a Vietnamese or Indonesian reader."""
+    from decimal import Decimal
+
+    assert i18n.number(Decimal("173.8"), lang) == expected

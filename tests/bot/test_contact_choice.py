@@ -36,23 +36,27 @@ def test_no_unverified_or_other_region_number_is_ever_shown(session, unverified,
     for lang in LANGUAGES:
         texts = [replies.emergency(session, lang, at)[0].text, replies.handoff_started(session, lang, at).text]
         texts += [r.text for topic in TOPICS if (r := replies.topic(session, lang, topic, at)) is not None]
+        texts += [replies.more(session, lang, topic, at).text for topic in TOPICS]
         for text in texts:
             assert not shown_numbers(text) & unverified, (lang, text[-300:])
             assert "0120-279-226" not in text  # Yorisoi's line for Iwate, Miyagi and Fukushima only
 
 
 def test_the_trainees_own_language_line_first_and_an_english_line_labelled(session):
-    text = replies.topic(session, "vi", "minimum_wage", TUESDAY_AFTERNOON).text
-    assert "0120-250-168" in text  # OTIT's Vietnamese line
+    first = replies.topic(session, "vi", "minimum_wage", TUESDAY_AFTERNOON).text
+    assert "0120-250-168" in first  # the one number under the answer: OTIT's Vietnamese line, open now
+    assert len(shown_numbers(first)) == 1
+    text = replies.more(session, "vi", "minimum_wage", TUESDAY_AFTERNOON).text
+    assert "0120-250-168" in text
     assert "0570-001706" not in text  # the MHLW dial's Vietnamese line is not verified…
     assert f"0570-001701" in text and t("vi", messages.ENGLISH_LINE) in text  # …its English line says so
-    english = replies.topic(session, "en", "minimum_wage", TUESDAY_AFTERNOON).text
+    english = replies.more(session, "en", "minimum_wage", TUESDAY_AFTERNOON).text
     assert t("en", messages.ENGLISH_LINE) not in english
 
 
 def test_24_hour_lines_come_first_in_danger(session):
     text = replies.emergency(session, "id", SUNDAY_NIGHT)[0].text
-    lines = [line for line in text.splitlines() if line.startswith("• ")]
+    lines = [line for line in text.splitlines() if line.startswith("📞 ")]
     assert lines and all("24" in line for line in lines[:2])  # Yorisoi and the KBRI's 24-hour lines
     assert "+81-80-3506-8612" in text
 
