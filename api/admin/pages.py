@@ -24,6 +24,7 @@ from knowledge import editing, prefectures, wage_import
 from knowledge.wages import revision_cycle
 from knowledge import service as knowledge_service
 from knowledge.intents import INTENTS, LANGUAGES
+from knowledge.limits import ANSWER_LIMITS
 
 router = APIRouter(tags=["admin"], include_in_schema=False)
 
@@ -102,7 +103,8 @@ def _columns(session, topic: str, today: dt.date, posted: dict | None = None) ->
         columns.append({"lang": lang, "name": LANGUAGE_NAMES[lang], "state": editing.state(row, today),
                         "version": newest.version, "status": newest.status,
                         "published_version": row.version if row.status == "published" else None,
-                        "last_reviewed": newest.last_reviewed, "author": newest.edited_by, **values})
+                        "last_reviewed": newest.last_reviewed, "author": newest.edited_by,
+                        "answer_limit": ANSWER_LIMITS[lang], **values})
     return columns
 
 

@@ -247,6 +247,20 @@ async def test_the_editor_saves_five_languages_and_publishes_them_together(admin
     assert "(edited)" in text_of(await chat.press("topic:paid_leave"))
 
 
+async def test_the_editor_warns_when_an_answer_is_too_long_for_one_screen(admin_browser):
+    page = await admin_browser.get("/admin/entries/paid_leave")
+    def english_length_note(html: str) -> str:
+        return re.search(r'data-lang="en">([^<]*)</p>', html).group(1)
+
+    assert "/ 300 characters" in page.text and "/ 130 characters" in page.text  # en etc., and Japanese
+    assert "too long" not in english_length_note(page.text)
+    form = _form_values(page.text)
+    form["en.answer"] = "Take your paid leave. " * 20
+    saved = await admin_browser.post("/admin/entries/paid_leave", data={**form, "action": "save"})
+    page = await admin_browser.get(saved.headers["location"])
+    assert english_length_note(page.text).startswith("440 / 300 characters: too long for one phone screen")
+
+
 async def test_the_editor_shows_differences_and_publishes_with_a_reason(admin_browser, session):
     page = await admin_browser.get("/admin/entries/paid_leave")
     form = _form_values(page.text)
@@ -333,4 +347,4 @@ async def test_the_verdict_never_says_at_or_above_while_a_newer_rate_may_be_in_f
                       files={"file": ("fy2026.csv", revision_csv(raise_by=60), "text/csv")})
     after = await check_pay(client, "1250 yen")  # FY2026 Tokyo ¥1,286 from 2026-10-01
     assert "1,286" in after and "may be higher" not in after
-    assert "¥36 per hour below the legal minimum" in after
+    assert "¥36 an hour below the legal minimum" in after

@@ -59,7 +59,7 @@ def test_minimum_wage_question_then_a_numbered_button(database_url, nlu_url):
     # The greeting and its numbered menu, in Vietnamese.
     assert t("vi", messages.GREETING) in out
     assert f"[1] {t('vi', messages.TOPIC_NAMES['minimum_wage'])}" in out
-    # The answer: title, Aichi's rate as the engine writes it (e.g. "1.140 ¥"), numbered buttons.
+    # The answer: title, Aichi's rate as the engine writes it (e.g. "1.140 yên"), numbered buttons.
     answer = out.split("> lương tối thiểu ở Aichi bao nhiêu", 1)[1]
     assert f"== {t('vi', messages.TOPIC_NAMES['minimum_wage'])} ==" in answer
     assert aichi in answer and yen(rate.yen_per_hour, "vi") in answer

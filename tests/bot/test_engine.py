@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from bot import messages
+from bot import messages, replies
 from bot.engine import Engine
 from bot.i18n import t
 from bot.models import Conversation, Message, MessageStatus
@@ -45,7 +45,7 @@ async def test_minimum_wage_asks_the_prefecture_then_answers_the_rate(client, la
     assert text_of(first).strip() == t(lang, messages.ASK_PREFECTURE)
     second = await chat.say(AICHI_ANSWER[lang])
     text = text_of(second)
-    assert AICHI[lang] in text and "Aichi" in text
+    assert AICHI[lang] in text and ("愛知県" if lang == "ja" else "Aichi") in text  # in the trainee's script
     assert second["meta"]["lang"] == lang
 
 
@@ -70,6 +70,28 @@ async def test_wage_check_chains_questions_and_gives_the_numbers(client, lang):
     assert ("1.023" if lang in ("vi", "id") else "1,023") in verdict
     assert ("27.798" if lang in ("vi", "id") else "27,798") in verdict
     assert "173.8" in verdict or "173,8" in verdict  # the assumed hours are said
+
+
+HOURS_A_DAY = {"vi": "7 tiếng 1 ngày", "id": "7 jam sehari", "tl": "7 oras isang araw", "ja": "1日7時間です",
+               "en": "i work 7 hours a day"}
+
+
+@pytest.mark.parametrize("lang", ["vi", "ja", "en"])
+async def test_the_trainees_own_hours_after_a_verdict_recompute_it(client, lang):
+    chat = WebChat(client, lang=lang)
+    await chat.say(WAGE_CHECK[lang])
+    assert "173" in text_of(await chat.say("Okinawa"))  # the legal maximum was assumed, and said
+    again = text_of(await chat.say(HOURS_A_DAY[lang]))
+    # 7 h a day, 5 days a week: 152.1 h a month; 150,000 ÷ 152.1 = ¥986.19 an hour, below Okinawa's ¥1,023.
+    assert "986" in again and "173" not in again
+    assert ("1.023" if lang in ("vi", "id") else "1,023") in again
+
+
+async def test_a_pay_written_with_slash_h_is_per_hour(client):
+    chat = WebChat(client, lang="en")
+    first = await chat.say("my pay is 1100円/h in tokyo, is that legal?")
+    text = text_of(first)
+    assert "1,226" in text and "¥126" in text  # Tokyo ¥1,226: ¥126 short an hour, no question about the period
 
 
 async def test_wage_check_asks_amount_then_period_one_at_a_time(client):
@@ -120,8 +142,8 @@ async def test_core_topics_answer_with_the_entry_sources_and_buttons(client, ses
     reply = body["replies"][0]
     assert reply["title"] == entry.title
     assert entry.answer in reply["text"]
-    assert t(lang, messages.SOURCES_HEADER) in reply["text"]
-    assert {"human", "menu"} <= set(payloads(body))
+    assert replies.source_line(lang, entry.sources) in reply["text"]  # the most trusted source, named
+    assert {"human", "menu", f"more:{topic}"} <= set(payloads(body))
 
 
 EMERGENCY = {

@@ -152,7 +152,7 @@ async def test_webhook_minimum_wage_question_in_vietnamese(chat, webhook, bot_ap
 
     sent = bot_api.messages_to(chat.id)
     assert sent, "no reply reached the chat"
-    assert "1.140" in shown(sent)  # vi formats yen as "1.140 ¥"
+    assert "1.140" in shown(sent)  # vi writes yen as "1.140 yên"
     assert "Aichi" in shown(sent)
     assert all(m["parse_mode"] == "HTML" for m in sent)
     answer = next(m for m in sent if "1.140" in m["text"])

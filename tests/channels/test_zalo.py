@@ -24,7 +24,7 @@ from tests.utils.zalo_api import (
 
 USER = "246845883529197922"  # sender.id of the official sample
 WEBHOOK = "/channels/zalo/webhook"
-AICHI_RATE = "1.140 ¥"  # Aichi's hourly minimum wage as the Vietnamese reply writes it
+AICHI_RATE = "1.140 yên"  # Aichi's hourly minimum wage as the Vietnamese reply writes it
 #: Aichi's FY2025 rate is in force on this day (pinned: the next revision changes the answer).
 TODAY = dt.date(2026, 11, 25)
 

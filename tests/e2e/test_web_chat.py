@@ -123,7 +123,7 @@ def test_greeting_language_choice_and_minimum_wage_in_vietnamese(chat, live_app)
         aichi = prefectures.resolve("aichi")
         rate = knowledge_service.rate_on(session=session, prefecture=aichi, on=dt.date.today())
     assert rate is not None
-    expected = yen(rate.yen_per_hour, "vi")  # as the engine writes it, e.g. "1.140 ¥"
+    expected = yen(rate.yen_per_hour, "vi")  # as the engine writes it, e.g. "1.140 yên"
     assert re.fullmatch(r"\d{1,3}(\.\d{3})*\s¥", expected), expected
 
     chat.say("lương tối thiểu ở Aichi bao nhiêu")

@@ -6,6 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+import datetime as dt
+
+from knowledge import wages
 from knowledge.wages import AmountError, PayPeriod, parse_amount, parse_hours, parse_period
 
 
@@ -61,3 +64,25 @@ def test_parse_hours(text, hours):
 def test_parse_hours_rejects_impossible(text):
     with pytest.raises(AmountError):
         parse_hours(text)
+
+
+@pytest.mark.parametrize("text", ["1100円/h", "1100 yen 1h", "luong 1100 yen/h", "¥1100/hr", "1100 yen per hour"])
+def test_a_period_written_as_h_after_the_amount_is_per_hour(text):
+    assert wages.parse_period(text) is wages.PayPeriod.hour
+    assert wages.find_amount(text) == 1100
+    assert wages.find_hours(text) is None  # "1h" is the period, not one hour of work
+
+
+def test_hours_a_day_for_a_monthly_pay_count_a_five_day_week():
+    minimum_okinawa = wages.MinimumRate(**MINIMUM_OKINAWA)
+    result = wages.evaluate(amount=Decimal(150000), period=wages.PayPeriod.month, minimum=minimum_okinawa,
+                            hours_per_day=Decimal(7))
+    assert result.monthly_hours == Decimal("152.1") and "five_day_week" in result.assumptions
+    assert result.hourly_equivalent == Decimal("986.19")
+    long_days = wages.evaluate(amount=Decimal(150000), period=wages.PayPeriod.month, minimum=minimum_okinawa,
+                               hours_per_day=Decimal(10))
+    assert long_days.monthly_hours == wages.LEGAL_MAX_MONTHLY_HOURS  # scheduled hours never above the legal maximum
+
+
+MINIMUM_OKINAWA = {"prefecture": "Okinawa", "yen_per_hour": 1023, "effective_from": dt.date(2025, 12, 1),
+                   "fiscal_year": 2025}
