@@ -41,8 +41,9 @@ def cases(session: Session, at: dt.datetime) -> dict[str, dict[str, list[Reply]]
         rate = replies.minimum_wage(session, lang, "Aichi", today)
         if rate is not None:
             own["minimum_wage:Aichi"] = [rate]
-        for name, amount in (("below", "900"), ("above", "1500")):
-            slots = {"amount": Decimal(amount), "period": "hour", "prefecture": "Aichi"}
+        for name, amount, period in (("below", "900", "hour"), ("above", "1500", "hour"),
+                                     ("below-monthly", "150000", "month")):
+            slots = {"amount": Decimal(amount), "period": period, "prefecture": "Aichi"}
             verdict = replies.wage_verdict(session, lang, slots, today, at=at)
             if verdict is not None:
                 own[f"wage_check:{name}"] = [verdict]

@@ -72,36 +72,35 @@ MINIMUM_WAGE_RATE = _("The minimum wage in {prefecture} is {amount} per hour, in
 MINIMUM_WAGE_UPCOMING = _("From {date} it will be {amount} per hour.")
 RATE_MAY_BE_OUTDATED = _(
     "This is the fiscal year {year} rate, the newest I have. The fiscal year {next_year} rate may already apply "
-    "and may be higher: check the MHLW list of minimum wages or ask the labour office."
+    "and may be higher: check the MHLW list of minimum wages or ask the Labour Standards Inspection Office."
 )
 #: The trainee's own hourly pay, as they stated it.
 PAY_EXACT = _("You are paid {hourly} per hour.")
 #: An hourly equivalent computed from a daily or monthly pay.
 PAY_ABOUT = _("That is about {hourly} per hour.")
 VERDICT_BELOW = _(
-    "The minimum wage in {prefecture} is {minimum} per hour (since {date}). That is {shortfall_hour} an hour "
-    "below the legal minimum, about {shortfall_month} a month."
+    "The minimum wage in {prefecture} is {minimum} an hour (since {date}): you get {shortfall_hour} an hour "
+    "too little, about {shortfall_month} a month."
 )
 #: The pay is above the newest rate we hold, but a newer revision may already be in force (its data is missing).
 VERDICT_OK_MAYBE_OUTDATED = _(
     "That is above the fiscal year {year} minimum wage in {prefecture} ({minimum} per hour). But the fiscal year "
     "{next_year} rate may already apply and may be higher. It is not in my data yet: check the MHLW list of "
-    "minimum wages or ask the labour office."
+    "minimum wages or ask the Labour Standards Inspection Office."
 )
 VERDICT_OK = _(
     "The minimum wage in {prefecture} is {minimum} per hour (since {date}). Your pay is at or above it."
 )
+#: Under a verdict on a monthly or daily pay: what was assumed. The trainee's reply with their hours recomputes it.
 ASSUMED_MONTHLY_HOURS = _(
-    "I counted {hours} hours a month, the legal maximum. Work fewer? Tell me, for example: 7 hours a day."
+    "I counted {hours} hours a month (the legal maximum) and pay before deductions. Fewer hours? Tell me, "
+    "e.g. 7 hours a day."
 )
-#: After a pay below the newest rate we hold, when a newer revision may be in force.
-RATE_MAY_BE_HIGHER = _("The fiscal year {next_year} rate may be higher still.")
-ASSUMED_DAILY_HOURS = _("I assumed 8 working hours a day, the legal maximum.")
-COMPARE_NOTE = _(
-    "Compare your pay before tax, insurance and dorm deductions, without overtime pay, bonuses and allowances."
+ASSUMED_DAILY_HOURS = _(
+    "I counted 8 hours a day (the legal maximum) and pay before deductions. Fewer hours? Tell me how many."
 )
 UNDERPAID_ADVICE = _(
-    "Your employer must pay you the difference. Keep your payslips and note your hours. Call:"
+    "Your employer owes you the difference. Keep your payslips. Call:"
 )
 
 # Understanding
@@ -114,8 +113,8 @@ NO_MORE = _("There is nothing more on this topic.")
 
 # Handoff
 HANDOFF_STARTED = _(
-    "A volunteer from a support group will answer you here as soon as possible. It is free and confidential. "
-    "If you are in danger now, call 110 (police) or 119 (ambulance)."
+    "A volunteer from a support group will answer you here as soon as possible. It is free and confidential.\n"
+    "In danger now? Call 110 (police) or 119 (ambulance)."
 )
 HANDOFF_URGENT = _("I have asked a volunteer to answer you urgently.")
 HANDOFF_WAITING = _("Your message was passed to the volunteer.")
@@ -141,7 +140,7 @@ WEEKDAYS = (
 #: The emergency reply: this line first, on its own, then the volunteer line (HANDOFF_URGENT), then the detail.
 CALL_110_NOW = _("Call 110 now (police). Injured, or a fire: call 119.")
 EMERGENCY = _(
-    "The call is free, 24 hours. Say where you are: an address, a shop name, or the number on a utility pole."
+    "Calls are free, day and night. Say where you are: an address, a shop name, or the number on a utility pole."
 )
 
 # Data deletion

@@ -104,12 +104,14 @@ def contact_line(contact: Contact, lang: str, lines: tuple | None = None) -> str
             notes.append(hours)
         if line.other_language == "en" and lang != "en":
             notes.append(t(lang, messages.ENGLISH_LINE))
-        separator = "、" if lang == "ja" else ", "
-        parts.append(phone["number"] + (f" ({separator.join(notes)})" if notes else ""))
+        if lang == "ja":  # full-width punctuation
+            parts.append(phone["number"] + (f"（{'、'.join(notes)}）" if notes else ""))
+        else:
+            parts.append(phone["number"] + (f" ({', '.join(notes)})" if notes else ""))
     if not parts and contact.web and contact.verified:
         parts.append(contact.web)
     icon = "📞" if any(line.phone for line in lines) else "🌐"
-    return f"{icon} {name}: " + " / ".join(parts) if parts else ""
+    return f"{icon} {name}{'：' if lang == 'ja' else ': '}" + " / ".join(parts) if parts else ""
 
 
 #: Topics where the trainee may be in danger: lines that answer day and night come first.
@@ -154,7 +156,10 @@ def sources_line(lang: str, sources: list[dict], limit: int = 3) -> str:
     """Under "more" and the wage replies: up to `limit` sources, official publishers first, in the trainee's
     language."""
     names = [name for source in official_first(list(sources))[:limit] if (name := source_label(source, lang))]
-    return t(lang, messages.SOURCES_HEADER) + " " + "; ".join(names) if names else ""
+    if not names:
+        return ""
+    header = t(lang, messages.SOURCES_HEADER)
+    return header + ("" if header.endswith("：") else " ") + ("、" if lang == "ja" else "; ").join(names)
 
 
 # ------------------------------------------------------------------------------------------ answers
@@ -222,26 +227,25 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     m = result.minimum
     values = dict(prefecture=display_name(m.prefecture, lang), minimum=yen(m.yen_per_hour, lang),
                   date=date(m.effective_from, lang), year=m.fiscal_year, next_year=m.fiscal_year + 1)
-    hourly = yen(result.hourly_equivalent, lang, decimals=result.hourly_equivalent % 1 != 0)
+    # The trainee's own hourly pay as given; a computed one in whole yen ("about ¥863").
+    exact = slots["period"] == "hour"
+    hourly = yen(result.hourly_equivalent, lang, decimals=exact and result.hourly_equivalent % 1 != 0)
     pay = t(lang, messages.PAY_EXACT if slots["period"] == "hour" else messages.PAY_ABOUT, hourly=hourly)
     if result.verdict == wages.Verdict.below:
         verdict = t(lang, messages.VERDICT_BELOW, **values,
-                    shortfall_hour=yen(result.shortfall_per_hour, lang, decimals=result.shortfall_per_hour % 1 != 0),
+                    shortfall_hour=yen(result.shortfall_per_hour, lang,
+                                       decimals=exact and result.shortfall_per_hour % 1 != 0),
                     shortfall_month=yen(result.shortfall_per_month, lang))
     elif m.possibly_outdated:  # never "at or above" flatly when a newer rate may be in force
         verdict = t(lang, messages.VERDICT_OK_MAYBE_OUTDATED, **values)
     else:
         verdict = t(lang, messages.VERDICT_OK, **values)
-    if m.possibly_outdated and result.verdict == wages.Verdict.below:
-        verdict += (" " if lang != "ja" else "") + t(lang, messages.RATE_MAY_BE_HIGHER, **values)
     lines = [pay + " " + verdict if lang != "ja" else pay + verdict]
-    if "legal_max_monthly_hours" in result.assumptions and (
-            slots["period"] != "hour" or result.verdict == wages.Verdict.below):  # also behind a monthly shortfall
+    if "legal_max_monthly_hours" in result.assumptions and slots["period"] != "hour":
+        # (an hourly pay's monthly shortfall counts the same hours, and says "about")
         lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=number(wages.LEGAL_MAX_MONTHLY_HOURS, lang)))
     if "legal_max_daily_hours" in result.assumptions:
         lines.append(t(lang, messages.ASSUMED_DAILY_HOURS))
-    if slots["period"] != "hour":  # a monthly or daily amount may have been given after deductions
-        lines.append(t(lang, messages.COMPARE_NOTE))
     if result.verdict == wages.Verdict.below:
         advice = t(lang, messages.UNDERPAID_ADVICE)
         contact = first_contact_line(session, lang, "wage_check", at=at)

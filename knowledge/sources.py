@@ -43,4 +43,6 @@ def label(source: dict[str, Any], lang: str) -> str:
     else:
         name = re.split(r"\s+[(/]", (source.get("publisher") or source.get("title") or "").strip())[0]
     year = re.match(r"\d{4}", str(source.get("date") or ""))
-    return f"{name}, {year.group(0)}" if year and name else name
+    if not (year and name):
+        return name
+    return f"{name}（{year.group(0)}年）" if lang == "ja" else f"{name}, {year.group(0)}"
