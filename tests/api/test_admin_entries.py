@@ -61,7 +61,8 @@ async def test_draft_publish_versions_and_revert_through_the_api(client, auth):
     original_answer = await paid_leave_answer(client)
     assert before["answer"].split("\n")[0][:40] in original_answer
 
-    new_answer = "PAID HOLIDAYS. " + before["answer"]
+    first_word, rest = before["answer"].split(" ", 1)
+    new_answer = "PAID HOLIDAYS " + rest
     saved = await client.put(ENTRY, headers=admin, json={"title": before["title"], "answer": new_answer,
                                                           "more": before["more"], "sources": before["sources"]})
     assert saved.status_code == 200, saved.text
@@ -85,7 +86,7 @@ async def test_draft_publish_versions_and_revert_through_the_api(client, auth):
     assert answer["changed"]
     inserted = " ".join(r["text"] for r in answer["runs"] if r["op"] == "ins")
     deleted = " ".join(r["text"] for r in answer["runs"] if r["op"] == "del")
-    assert "PAID" in inserted and "HOLIDAYS" in inserted and "paid" in deleted and "annual" in deleted
+    assert "PAID" in inserted and "HOLIDAYS" in inserted and first_word in deleted
     assert not next(f for f in diff["fields"] if f["name"] == "title")["changed"]
 
     reverted = await client.post(f"{ENTRY}/revert", headers=admin, json={"version": before["version"]})
