@@ -91,4 +91,8 @@ def number(value: int | float | Decimal, lang: str) -> str:
 
 
 def date(value: dt.date, lang: str) -> str:
-    return format_date(value, format="long" if lang != "en" else "d MMMM y", locale=babel_locale(lang))
+    return format_date(value, format=DATE_FORMATS.get(lang, "long"), locale=babel_locale(lang))
+
+
+#: Dates as each language writes them: "18 October 2025", "18/10/2025" (Vietnamese), "2025年10月18日".
+DATE_FORMATS = {"en": "d MMMM y", "vi": "d/M/y"}

@@ -77,10 +77,15 @@ RATE_MAY_BE_OUTDATED = _(
 #: The trainee's own hourly pay, as they stated it.
 PAY_EXACT = _("You are paid {hourly} per hour.")
 #: An hourly equivalent computed from a daily or monthly pay.
-PAY_ABOUT = _("That is about {hourly} per hour.")
+PAY_ABOUT = _("That is about {hourly} an hour.")
 VERDICT_BELOW = _(
     "The minimum wage in {prefecture} is {minimum} an hour (since {date}): you get {shortfall_hour} an hour "
     "too little, about {shortfall_month} a month."
+)
+#: Below the newest rate we hold while a newer revision may already be in force: the shortfall is a minimum.
+VERDICT_BELOW_OUTDATED = _(
+    "The fiscal year {year} minimum wage in {prefecture} is {minimum} an hour (the {next_year} one may be higher): "
+    "you get at least {shortfall_hour} an hour too little, about {shortfall_month} a month or more."
 )
 #: The pay is above the newest rate we hold, but a newer revision may already be in force (its data is missing).
 VERDICT_OK_MAYBE_OUTDATED = _(
@@ -93,14 +98,13 @@ VERDICT_OK = _(
 )
 #: Under a verdict on a monthly or daily pay: what was assumed. The trainee's reply with their hours recomputes it.
 ASSUMED_MONTHLY_HOURS = _(
-    "I counted {hours} hours a month (the legal maximum) and pay before deductions. Fewer hours? Tell me, "
-    "e.g. 7 hours a day."
+    "I counted {hours} hours a month (the legal maximum), before deductions. Fewer? Tell me, e.g. 7 hours a day."
 )
 ASSUMED_DAILY_HOURS = _(
     "I counted 8 hours a day (the legal maximum) and pay before deductions. Fewer hours? Tell me how many."
 )
 UNDERPAID_ADVICE = _(
-    "Your employer owes you the difference. Keep your payslips. Call:"
+    "Your employer owes you the difference. Call:"
 )
 
 # Understanding

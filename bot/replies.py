@@ -4,6 +4,7 @@ contacts, sources and buttons. Pure functions of (session, language, data); no d
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -43,6 +44,8 @@ def clarify_buttons(lang: str, parse: Parse | None) -> tuple[Button, ...]:
     ranked = [name for name, _ in (parse.ranking if parse else ()) if name in TOPICS][:3]
     rest = [topic for topic in MENU_ORDER if topic not in ranked][: 6 - len(ranked)]
     buttons = [Button(t(lang, messages.TOPIC_NAMES[topic]), f"topic:{topic}") for topic in ranked + rest]
+    if "emergency" not in ranked + rest:  # someone we did not understand may be in danger
+        buttons.append(Button(t(lang, messages.TOPIC_NAMES["emergency"]), "topic:emergency"))
     return tuple(buttons + [Button(t(lang, messages.BUTTON_HUMAN), "human")])
 
 
@@ -128,22 +131,42 @@ def chosen_contacts(session: Session, lang: str, topic: str, *, skip: frozenset[
 
 
 def contacts_text(session: Session, lang: str, topic: str, *, header: bool = True,
-                  skip: frozenset[str] = frozenset(), at: dt.datetime | None = None, limit: int = 3) -> str:
+                  skip: frozenset[str] = frozenset(), at: dt.datetime | None = None, limit: int = 3,
+                  lines_per_contact: int = 2) -> str:
     """The topic's contact lines chosen for this trainee, with a header line."""
     chosen = chosen_contacts(session, lang, topic, skip=skip, at=at, limit=limit)
-    lines = [line for c in chosen if (line := contact_line(c.contact, lang, c.lines))]
+    lines = [line for c in chosen if (line := contact_line(c.contact, lang, c.lines[:lines_per_contact]))]
     if not lines:
         return ""
     return "\n".join(([t(lang, messages.CONTACTS_HEADER)] if header else []) + lines)
 
 
-def first_contact_line(session: Session, lang: str, topic: str, at: dt.datetime | None = None) -> str:
-    """The one number to call under a first reply: the best contact's first line."""
-    chosen = chosen_contacts(session, lang, topic, at=at, limit=3)
-    for choice in sorted(chosen, key=lambda c: not c.lines):  # a number to call before a web page
+def first_contact_line(session: Session, lang: str, topic: str, at: dt.datetime | None = None,
+                       text: str = "") -> str:
+    """The one number to call under a first reply: a number before a web page; the contact the answer `text`
+    names (e.g. "ask OTIT") when it is not closed now, else the best reachable one; not 110 when the text already
+    says to call it."""
+    skip = EMERGENCY_NUMBERS if CALL_110.search(text) else frozenset()
+    chosen = chosen_contacts(session, lang, topic, skip=skip, at=at, limit=5)
+    candidates = [c for c in chosen if c.lines] or chosen
+    named = [c for c in candidates if c.open_now is not False and _named_in(c.contact, lang, text)]
+    for choice in named[:1] + candidates:
         if line := contact_line(choice.contact, lang, choice.lines[:1]):
             return line
     return ""
+
+
+CALL_110 = re.compile(r"(?<!\d)11[09](?!\d)")
+
+
+def _named_in(contact: Contact, lang: str, text: str) -> bool:
+    """Whether the text names the contact: an acronym of its name (OTIT, POSSE, KBRI, MWO) or the name itself."""
+    if not text:
+        return False
+    names = [contact.name.get(lang) or "", contact.name.get("en") or ""]
+    words = {word for name in names for word in re.findall(r"\b[A-Z]{3,}\b", name)}
+    words |= {re.split(r"[,（(:：]", name)[0].strip() for name in names if name}
+    return any(word and word in text for word in words)
 
 
 def source_line(lang: str, sources: list[dict]) -> str:
@@ -171,7 +194,8 @@ def topic(session: Session, lang: str, key: str, at: dt.datetime | None = None) 
     if entry is None:
         return None
     parts = [entry.answer]
-    tail = [line for line in (first_contact_line(session, lang, key, at), source_line(lang, entry.sources)) if line]
+    tail = [line for line in (first_contact_line(session, lang, key, at, entry.answer),
+                              source_line(lang, entry.sources)) if line]
     if tail:
         parts.append("\n".join(tail))
     return Reply("\n\n".join(parts), answer_buttons(lang, key, more=True), title=entry.title)
@@ -232,7 +256,7 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     hourly = yen(result.hourly_equivalent, lang, decimals=exact and result.hourly_equivalent % 1 != 0)
     pay = t(lang, messages.PAY_EXACT if slots["period"] == "hour" else messages.PAY_ABOUT, hourly=hourly)
     if result.verdict == wages.Verdict.below:
-        verdict = t(lang, messages.VERDICT_BELOW, **values,
+        verdict = t(lang, messages.VERDICT_BELOW_OUTDATED if m.possibly_outdated else messages.VERDICT_BELOW, **values,
                     shortfall_hour=yen(result.shortfall_per_hour, lang,
                                        decimals=exact and result.shortfall_per_hour % 1 != 0),
                     shortfall_month=yen(result.shortfall_per_month, lang))
@@ -256,7 +280,7 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
 
 def _with_contacts(session: Session, lang: str, text: str, topic: str, at: dt.datetime | None = None) -> str:
     """The text, then the topic's two best contact lines (without the 110/119 the text itself gives)."""
-    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS, at=at, limit=2)
+    contacts = contacts_text(session, lang, topic, skip=EMERGENCY_NUMBERS, at=at, limit=2, lines_per_contact=1)
     return text + "\n\n" + contacts if contacts else text
 
 

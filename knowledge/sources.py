@@ -43,6 +43,6 @@ def label(source: dict[str, Any], lang: str) -> str:
     else:
         name = re.split(r"\s+[(/]", (source.get("publisher") or source.get("title") or "").strip())[0]
     year = re.match(r"\d{4}", str(source.get("date") or ""))
-    if not (year and name):
+    if not (year and name) or key == "e-gov.go.jp":  # a law's text: the year it was read says nothing
         return name
     return f"{name}（{year.group(0)}年）" if lang == "ja" else f"{name}, {year.group(0)}"

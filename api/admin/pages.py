@@ -168,7 +168,7 @@ async def save_or_publish(topic: str, request: Request, admin: AdminPage, sessio
         return _editor(request, admin, session, services, topic, status_code=422, posted=posted, errors=errors)
     if not action.startswith("publish"):
         session.commit()
-        return _back(f"/admin/entries/{topic}", f"Saved as draft: {', '.join(changed) or 'nothing changed'}")
+        return _back(f"/admin/entries/{topic}", f"Saved as draft: {', '.join(sorted(changed, key=LANGUAGES.index)) or 'nothing changed'}")
     langs = [action.partition(":")[2]] if ":" in action else list(rows)
     langs = [lang_or_404(lang) for lang in langs]
     reason = _one(form, "reason").strip() or None
@@ -181,7 +181,7 @@ async def save_or_publish(topic: str, request: Request, admin: AdminPage, sessio
                        publish_langs=langs)
     session.commit()
     return _back(f"/admin/entries/{topic}",
-                 f"Published: {', '.join(published) or 'nothing (no draft)'}"
+                 f"Published: {', '.join(sorted(published, key=LANGUAGES.index)) or 'nothing (no draft)'}"
                  + (" — despite differences, reason logged" if reason and published else ""))
 
 

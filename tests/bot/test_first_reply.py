@@ -58,7 +58,7 @@ def test_entry_answers_leave_room_for_the_number_and_the_source(session):
 
 
 def test_no_nested_brackets_in_what_a_trainee_is_shown(session):
-    """One clean line per contact: "(free call, Mon–Fri 11:00–19:00, days not confirmed)", never brackets in
+    """One clean line per contact: "(free call, Mon–Fri 11:00–19:00, days may differ)", never brackets in
     brackets."""
     nested = re.compile(r"[(（][^()（）]*[(（]")
     for lang in LANGUAGES:

@@ -124,7 +124,7 @@ def test_greeting_language_choice_and_minimum_wage_in_vietnamese(chat, live_app)
         rate = knowledge_service.rate_on(session=session, prefecture=aichi, on=dt.date.today())
     assert rate is not None
     expected = yen(rate.yen_per_hour, "vi")  # as the engine writes it, e.g. "1.140 yên"
-    assert re.fullmatch(r"\d{1,3}(\.\d{3})*\s¥", expected), expected
+    assert re.fullmatch(r"\d{1,3}(\.\d{3})* yên", expected), expected
 
     chat.say("lương tối thiểu ở Aichi bao nhiêu")
     expect(chat.me.last).to_have_text("lương tối thiểu ở Aichi bao nhiêu")
