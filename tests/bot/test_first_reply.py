@@ -65,3 +65,26 @@ def test_no_nested_brackets_in_what_a_trainee_is_shown(session):
         for name, items in first_reply.cases(session, TUESDAY_AFTERNOON)[lang].items():
             text = rendered(items, "telegram")
             assert not nested.search(text), (lang, name, nested.search(text).group(0))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_number_under_an_answer_is_the_contact_it_names_when_reachable(session, lang):
+    """An answer that says "ask OTIT" shows OTIT's number while OTIT answers (Tuesday afternoon), and an answer
+    that already says "call 110" spends its one line on someone else."""
+    otit_named = otit_shown = 0
+    for topic in TOPICS:
+        entry = replies.knowledge_service.get_entry(session=session, topic=topic, lang=lang)
+        if entry is None or topic in ("emergency", "talk_to_human"):
+            continue
+        reply = replies.topic(session, lang, topic, TUESDAY_AFTERNOON)
+        line = next(line for line in reply.text.splitlines() if line.startswith(("📞", "🌐")))
+        chosen = replies.chosen_contacts(session, lang, topic, at=TUESDAY_AFTERNOON, limit=5)
+        named = [c for c in chosen if c.lines and c.open_now and replies._named_in(c.contact, lang, entry.answer)]
+        if named:
+            assert (named[0].contact.name.get(lang) or named[0].contact.name["en"]) in line, (lang, topic, line)
+        if re.search(r"(?<!\d)110(?!\d)", entry.answer):
+            assert not re.search(r":\s*110\b|：110", line), (lang, topic, line)
+        if "OTIT" in entry.answer:
+            otit_named += 1
+            otit_shown += "OTIT" in line
+    assert otit_named >= 5 and otit_shown == otit_named, (lang, otit_named, otit_shown)
