@@ -289,7 +289,8 @@ def emergency(session: Session, lang: str, at: dt.datetime | None = None) -> lis
     contacts (24-hour lines first)."""
     first = "\n".join((t(lang, messages.CALL_110_NOW), t(lang, messages.HANDOFF_URGENT), "",
                         t(lang, messages.EMERGENCY)))
-    return [Reply(_with_contacts(session, lang, first, "emergency", at), (Button(t(lang, messages.BUTTON_HUMAN), "human"),))]
+    buttons = (Button(t(lang, messages.BUTTON_HUMAN), "human"), Button(t(lang, messages.BUTTON_MORE), "more:emergency"))
+    return [Reply(_with_contacts(session, lang, first, "emergency", at), buttons)]
 
 
 def handoff_started(session: Session, lang: str, at: dt.datetime | None = None) -> Reply:
