@@ -100,6 +100,8 @@ VERDICT_OK = _(
 ASSUMED_MONTHLY_HOURS = _(
     "I counted {hours} hours a month (the legal maximum), before deductions. Fewer? Tell me, e.g. 7 hours a day."
 )
+#: After the trainee gave hours a day for a monthly pay.
+ASSUMED_FIVE_DAYS = _("I counted {hours} hours a month: your hours a day, 5 days a week.")
 ASSUMED_DAILY_HOURS = _(
     "I counted 8 hours a day (the legal maximum) and pay before deductions. Fewer hours? Tell me how many."
 )

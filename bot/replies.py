@@ -268,6 +268,8 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     if "legal_max_monthly_hours" in result.assumptions and slots["period"] != "hour":
         # (an hourly pay's monthly shortfall counts the same hours, and says "about")
         lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=number(wages.LEGAL_MAX_MONTHLY_HOURS, lang)))
+    if "five_day_week" in result.assumptions:
+        lines.append(t(lang, messages.ASSUMED_FIVE_DAYS, hours=number(result.monthly_hours, lang)))
     if "legal_max_daily_hours" in result.assumptions:
         lines.append(t(lang, messages.ASSUMED_DAILY_HOURS))
     if result.verdict == wages.Verdict.below:
