@@ -32,6 +32,8 @@ MENU_ORDER = (
 )
 #: The emergency numbers themselves are in the emergency text; the contact list adds the rest.
 EMERGENCY_NUMBERS = frozenset({"police_110", "ambulance_119"})
+#: A text that already says to call 110 or 119.
+CALL_110 = re.compile(r"(?<!\d)11[09](?!\d)")
 
 
 # ------------------------------------------------------------------------------------------ buttons
@@ -96,6 +98,7 @@ def contact_line(contact: Contact, lang: str, lines: tuple | None = None) -> str
     number shows its web page."""
     name = contact.name.get(lang) or contact.name.get("en") or contact.key
     lines = contact_choice.lines_for(contact, lang) if lines is None else lines
+    opening, comma, closing, colon = ("（", "、", "）", "：") if lang == "ja" else (" (", ", ", ")", ": ")
     parts = []
     for line in lines:
         phone = line.phone
@@ -107,14 +110,11 @@ def contact_line(contact: Contact, lang: str, lines: tuple | None = None) -> str
             notes.append(hours)
         if line.other_language == "en" and lang != "en":
             notes.append(t(lang, messages.ENGLISH_LINE))
-        if lang == "ja":  # full-width punctuation
-            parts.append(phone["number"] + (f"（{'、'.join(notes)}）" if notes else ""))
-        else:
-            parts.append(phone["number"] + (f" ({', '.join(notes)})" if notes else ""))
+        parts.append(phone["number"] + (f"{opening}{comma.join(notes)}{closing}" if notes else ""))
     if not parts and contact.web and contact.verified:
         parts.append(contact.web)
     icon = "📞" if any(line.phone for line in lines) else "🌐"
-    return f"{icon} {name}{'：' if lang == 'ja' else ': '}" + " / ".join(parts) if parts else ""
+    return f"{icon} {name}{colon}" + " / ".join(parts) if parts else ""
 
 
 #: Topics where the trainee may be in danger: lines that answer day and night come first.
@@ -154,9 +154,6 @@ def first_contact_line(session: Session, lang: str, topic: str, at: dt.datetime 
         if line := contact_line(choice.contact, lang, choice.lines[:1]):
             return line
     return ""
-
-
-CALL_110 = re.compile(r"(?<!\d)11[09](?!\d)")
 
 
 def _named_in(contact: Contact, lang: str, text: str) -> bool:
@@ -254,7 +251,7 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     # The trainee's own hourly pay as given; a computed one in whole yen ("about ¥863").
     exact = slots["period"] == "hour"
     hourly = yen(result.hourly_equivalent, lang, decimals=exact and result.hourly_equivalent % 1 != 0)
-    pay = t(lang, messages.PAY_EXACT if slots["period"] == "hour" else messages.PAY_ABOUT, hourly=hourly)
+    pay = t(lang, messages.PAY_EXACT if exact else messages.PAY_ABOUT, hourly=hourly)
     if result.verdict == wages.Verdict.below:
         verdict = t(lang, messages.VERDICT_BELOW_OUTDATED if m.possibly_outdated else messages.VERDICT_BELOW, **values,
                     shortfall_hour=yen(result.shortfall_per_hour, lang,
@@ -265,7 +262,7 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     else:
         verdict = t(lang, messages.VERDICT_OK, **values)
     lines = [pay + " " + verdict if lang != "ja" else pay + verdict]
-    if "legal_max_monthly_hours" in result.assumptions and slots["period"] != "hour":
+    if "legal_max_monthly_hours" in result.assumptions and not exact:
         # (an hourly pay's monthly shortfall counts the same hours, and says "about")
         lines.append(t(lang, messages.ASSUMED_MONTHLY_HOURS, hours=number(wages.LEGAL_MAX_MONTHLY_HOURS, lang)))
     if "five_day_week" in result.assumptions:

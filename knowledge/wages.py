@@ -115,8 +115,10 @@ def parse_hours(text: str | int | float | Decimal) -> Decimal:
     return value
 
 
+#: The words for yen written after an amount.
+_YEN = r"(?:円|yen|yên|jpy)"
 #: "/h" or "1h" right after an amount ("1100円/h", "1100 yen 1h", "¥1100/hr"): per hour.
-_PER_H = re.compile(r"\d\s?(?:円|yen|yên|jpy)?\s?(?:/\s?|per\s|1\s?)(?:h|hr|hour)\b|^/?\s?1?\s?h$", re.IGNORECASE)
+_PER_H = re.compile(r"\d\s?" + _YEN + r"?\s?(?:/\s?|per\s|1\s?)(?:h|hr|hour)\b|^/?\s?1?\s?h$", re.IGNORECASE)
 
 
 def parse_period(text: str | None) -> PayPeriod | None:
@@ -273,7 +275,7 @@ def find_amount(text: str) -> Decimal | None:
     return None
 
 
-_AMOUNT_BEFORE = re.compile(r"(?:円|yen|yên|jpy|\d)\s?$", re.IGNORECASE)
+_AMOUNT_BEFORE = re.compile(r"(?:" + _YEN + r"|\d)\s?$", re.IGNORECASE)
 
 
 def find_hours(text: str) -> Decimal | None:

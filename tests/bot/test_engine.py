@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from bot import messages, replies
+from bot import messages
 from bot.engine import Engine
 from bot.i18n import t
 from bot.models import Conversation, Message, MessageStatus
 from bot.nlu_client import NluClient
 from bot.schemas import Inbound, Kind
-from tests.utils.chat import WebChat, payloads, text_of
+from tests.utils.chat import WebChat, assert_topic_answer, payloads, text_of
 
 pytestmark = pytest.mark.nlu
 TODAY = dt.date(2026, 11, 25)
@@ -137,13 +137,7 @@ async def test_core_topics_answer_with_the_entry_sources_and_buttons(client, ses
     from knowledge import service as knowledge_service
 
     body = await WebChat(client, lang=lang).say(CORE[topic][lang])
-    assert body["meta"]["intent"] == topic
-    entry = knowledge_service.get_entry(session=session, topic=topic, lang=lang)
-    reply = body["replies"][0]
-    assert reply["title"] == entry.title
-    assert entry.answer in reply["text"]
-    assert replies.source_line(lang, entry.sources) in reply["text"]  # the most trusted source, named
-    assert {"human", "menu", f"more:{topic}"} <= set(payloads(body))
+    assert_topic_answer(body, knowledge_service.get_entry(session=session, topic=topic, lang=lang), topic, lang)
 
 
 EMERGENCY = {

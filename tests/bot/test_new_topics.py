@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import replies
 from knowledge import service as knowledge_service
-from tests.utils.chat import WebChat, payloads
+from tests.utils.chat import WebChat, assert_topic_answer
 
 pytestmark = pytest.mark.nlu
 
@@ -55,12 +54,7 @@ ASKED = {
 @pytest.mark.parametrize("topic", sorted(ASKED))
 async def test_new_topics_answer_in_every_language(client, session, topic, lang):
     body = await WebChat(client, lang=lang).say(ASKED[topic][lang])
-    assert body["meta"]["intent"] == topic
-    entry = knowledge_service.get_entry(session=session, topic=topic, lang=lang)
-    reply = body["replies"][0]
-    assert reply["title"] == entry.title and entry.answer in reply["text"]
-    assert replies.source_line(lang, entry.sources) in reply["text"]
-    assert f"more:{topic}" in payloads(body)
+    assert_topic_answer(body, knowledge_service.get_entry(session=session, topic=topic, lang=lang), topic, lang)
 
 
 @pytest.mark.parametrize("topic", sorted(ASKED))

@@ -46,3 +46,15 @@ def text_of(body: dict) -> str:
 
 def payloads(body: dict) -> list[str]:
     return [b["payload"] for r in body["replies"] for b in r["buttons"]]
+
+
+def assert_topic_answer(body: dict, entry, topic: str, lang: str) -> None:
+    """The web chat answered `topic` with its entry's first reply: the intent, the title, the answer, the most
+    trusted source named, and the More, person and menu buttons."""
+    from bot import replies
+
+    assert body["meta"]["intent"] == topic
+    reply = body["replies"][0]
+    assert reply["title"] == entry.title and entry.answer in reply["text"]
+    assert replies.source_line(lang, entry.sources) in reply["text"]
+    assert {"human", "menu", f"more:{topic}"} <= set(payloads(body))
