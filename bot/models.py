@@ -304,3 +304,18 @@ class MissedMessage(Base):
     labelled_by: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"), nullable=True)
     labelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class RateBucket(Base):
+    """A counter of one rate limit in one fixed window (e.g. a trainee's messages this minute, handoffs made from one
+    address this hour), in the database so every app process counts into the same row."""
+
+    __tablename__ = "rate_bucket"
+    __table_args__ = (UniqueConstraint("key", "window_start", name="uq_rate_bucket_key_window"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "<limit name>:<hashed subject>" (never a raw identifier).
+    key: Mapped[str] = mapped_column(String(160))
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
