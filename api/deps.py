@@ -34,6 +34,7 @@ class Services:
     signers: Any = None  # api.accounts.service.Signers: bearer tokens and inbox sessions
     telegram: Any = None  # telegram.ext.Application when Telegram is on
     zalo: Any = None  # bot.channels.zalo.ZaloClient when Zalo is on
+    bell: Any = None  # api.live.Bell: rung by PostgreSQL NOTIFY when handoff events are written (None: poll)
 
 
 def get_services(request: Request) -> Services:

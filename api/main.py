@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine as DatabaseEngine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import limits
+from api import limits, live
 from api.accounts.router import router as accounts_router
 from api.admin import crud as admin_crud
 from api.admin.pages import router as admin_pages_router
@@ -101,12 +101,14 @@ def create_app(
     database = engine or make_engine(knowledge_settings.database_url)
     ensure_current(database)
     session_factory = session_factory or make_session_factory(database)
-    nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout)
+    nlu = NluClient(bot_settings.nlu_url, timeout=bot_settings.nlu_timeout, cooldown=bot_settings.nlu_cooldown_seconds)
     bot_engine = Engine(session_factory=session_factory, nlu=nlu, settings=bot_settings,
                         **({"today": today} if today else {}))
+    listen_url = live.listen_url(database)  # PostgreSQL: live inbox updates by LISTEN/NOTIFY
     key = cookie_key(settings, session_factory)
     services = Services(settings=settings, bot_settings=bot_settings, session_factory=session_factory,
                         engine=bot_engine, nlu=nlu, signer=Signer(key, salt="web-chat"), signers=Signers.from_key(key))
+    services.bell = live.Bell() if listen_url is not None else None
     telegram = None
     if bot_settings.telegram_enabled:  # Telegram webhook channel (api/channels/telegram.py)
         from api.channels import telegram
@@ -125,12 +127,21 @@ def create_app(
             if telegram is not None:
                 await channels.enter_async_context(telegram.running(services))
             worker = asyncio.create_task(bot_engine.run_worker(stop=stop)) if settings.worker else None
+            # Several NLU servers: probe them every few seconds, so a dead one is skipped and a restarted one used.
+            listener = (asyncio.create_task(live.Listener(listen_url, services.bell).run(stop))
+                        if listen_url is not None else None)
+            checks = (asyncio.create_task(nlu.run_health_checks(stop=stop, every=bot_settings.nlu_check_seconds))
+                      if len(nlu.urls) > 1 else None)
             try:
                 yield
             finally:
                 stop.set()
                 if worker is not None:
                     await worker
+                if checks is not None:
+                    await checks
+                if listener is not None:
+                    await listener
         if services.zalo is not None:  # Zalo OA channel's HTTP client
             await services.zalo.aclose()
         await nlu.aclose()
@@ -157,11 +168,14 @@ def create_app(
         except Exception:
             logger.exception("health: database check failed")
             backlog, database_ok = {}, False
-        nlu_ok = await services.nlu.healthy()
+        servers = await services.nlu.check_all()
+        up = sum(servers.values())
         return {
-            "status": "ok" if nlu_ok and database_ok and not backlog.get("dead_messages") else "degraded",
+            "status": "ok" if up == len(servers) and database_ok and not backlog.get("dead_messages") else "degraded",
             "database": "ok" if database_ok else "down",
-            "nlu": "ok" if nlu_ok else "down",
+            "nlu": "ok" if up else "down",
+            "nlu_servers": len(servers),
+            "nlu_servers_up": up,
             **backlog,
         }
 

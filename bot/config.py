@@ -9,8 +9,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class BotSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    #: The Rasa server, or several separated by commas: parses are spread over them and fail over (bot/nlu_client.py).
     nlu_url: str = "http://127.0.0.1:5005"
     nlu_timeout: float = Field(default=3.0, gt=0, le=60)
+    #: A server that failed is skipped this long; with several servers each is probed this often.
+    nlu_cooldown_seconds: float = Field(default=10.0, ge=0, le=600)
+    nlu_check_seconds: float = Field(default=5.0, gt=0, le=600)
     #: Below this intent confidence the bot asks instead of answering.
     nlu_threshold: float = Field(default=0.45, ge=0, le=1)
     #: Safety beats thresholds: emergency is chosen when its score reaches this floor, even if it isn't first.

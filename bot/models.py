@@ -6,8 +6,8 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Session as OrmSession, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime, utcnow
 
@@ -198,6 +198,20 @@ class HandoffEvent(Base):
                                                    index=True)
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: PostgreSQL `NOTIFY` channel rung whenever handoff events are written (api/live.py listens in each process).
+HANDOFF_EVENTS_CHANNEL = "handoff_events"
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _ring_inboxes(session: OrmSession, _flush_context) -> None:
+    """On PostgreSQL, a flush that writes handoff events also sends `NOTIFY handoff_events`: delivered to every
+    listening process when (and only if) the transaction commits, so open inboxes wake at once."""
+    if any(isinstance(row, HandoffEvent) for row in session.new):
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"NOTIFY {HANDOFF_EVENTS_CHANNEL}")
 
 
 class ChannelCredential(Base):

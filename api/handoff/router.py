@@ -20,8 +20,10 @@ from knowledge.db import utcnow
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["handoff"])
-#: How often the live stream looks for new events (every process writes them to the database).
+#: How often the live stream looks for new events (every process writes them to the database) when nothing tells
+#: it to: on SQLite, and on PostgreSQL as the fallback of LISTEN/NOTIFY (api/live.py).
 STREAM_POLL_SECONDS = 0.25
+STREAM_FALLBACK_SECONDS = 5.0
 
 
 def handoff_read(handoff: Handoff, names: dict[int, str]) -> schemas.HandoffRead:
@@ -119,12 +121,17 @@ async def stream(request: Request, account: CurrentAccount, services: ServicesDe
     async def events():
         nonlocal last
         yield {"event": "ready", "data": json.dumps({"id": last})}
+        bell = services.bell
         while True:
+            ticket = bell.ticket() if bell is not None and bell.listening else None
             for event_id, kind, handoff in await asyncio.to_thread(fetch, last):
                 last = event_id
                 yield {"id": str(event_id), "event": "handoff",
                        "data": json.dumps({"id": event_id, "kind": kind, "handoff": handoff})}
-            await asyncio.sleep(STREAM_POLL_SECONDS)
+            if ticket is not None:
+                await bell.wait(ticket, STREAM_FALLBACK_SECONDS)
+            else:
+                await asyncio.sleep(STREAM_POLL_SECONDS)
 
     return EventSourceResponse(events(), ping=15)
 
