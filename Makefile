@@ -13,12 +13,13 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export APP_HOST APP_PORT NLU_PORT
 
-.PHONY: help run test deps app-deps nlu-deps locales migrate seed nlu nlu-serve nlu-eval nlu-compare bench clean
+.PHONY: help run test scale deps app-deps nlu-deps locales migrate seed nlu nlu-serve nlu-eval nlu-compare bench clean
 
 help:
 	@echo "make run    set everything up (first time) and run NLU service + app on http://$(APP_HOST):$(APP_PORT)/"
 	@echo "make test   set everything up (first time) and run the whole test suite (SQLite, PostgreSQL, Rasa)"
 	@echo "make nlu    train the NLU model if its inputs changed"
+	@echo "make scale  nginx on 127.0.0.1:8080 in front of 2 app processes and 2 Rasa servers on one PostgreSQL"
 
 $(VENV)/.installed: pyproject.toml
 	@PY311=$$(scripts/find_python311.sh) && { [ -x $(PY) ] || $$PY311 -m venv $(VENV); }
@@ -74,6 +75,11 @@ run: deps locales migrate nlu
 
 test: deps locales nlu
 	@scripts/run_tests.sh
+
+# The scaled-out layout on loopback (scripts/scale.py), until Ctrl-C.
+scale: deps locales nlu
+	@scripts/ensure_nginx.sh
+	@$(PY) -m scripts.scale
 
 bench: deps locales nlu
 	@$(PY) bench/nlu_bench.py; $(PY) bench/langdetect_eval.py; $(PY) bench/emergency_bench.py; $(PY) bench/handoff_bench.py; $(PY) bench/e2e_bench.py
