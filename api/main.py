@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from itsdangerous import Signer
 from sqlalchemy import text
 from sqlalchemy.engine import Engine as DatabaseEngine
-from sqlalchemy.exc import IntegrityError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import limits, live
@@ -151,6 +152,15 @@ def create_app(
     app = FastAPI(title="Trainee rights assistant", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     limits.install(app)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request, exc: DBAPIError) -> JSONResponse:
+        """The database is down or restarting: 503, so a channel delivers the message again (nothing was stored:
+        a turn is one transaction) and a browser can retry; the pool reconnects by itself (pre-ping)."""
+        logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse({"detail": "the service is restarting: try again in a moment"}, status_code=503,
+                            headers={"Retry-After": "2"})
 
     @app.get("/health", tags=["health"])
     async def health(services: ServicesDep) -> dict:

@@ -101,6 +101,10 @@ class Layout:
     port: int = 8080
     pg_port: int = 55440
     database_url: str | None = None
+    #: The own PostgreSQL's data directory (default `<dir>/pg`; it must be reachable by the postgres user, which
+    #: a pytest tmp_path is not); `remove_pg` deletes it on stop.
+    pg_dir: Path | None = None
+    remove_pg: bool = False
     app_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "WARNING"
     app_services: list[Service] = field(default_factory=list)
@@ -144,6 +148,8 @@ class Layout:
             _stop_group(service.process)
         if self._own_pg:
             self._pg("stop")
+            if self.remove_pg:
+                shutil.rmtree(self._pg_dir(), ignore_errors=True)
 
     def __enter__(self) -> Layout:
         return self.start()
@@ -152,8 +158,11 @@ class Layout:
         self.stop()
 
     # ------------------------------------------------------------------ PostgreSQL
+    def _pg_dir(self) -> Path:
+        return (self.pg_dir or self.dir / "pg").resolve()
+
     def _pg(self, command: str) -> str:
-        env = {**os.environ, "TEST_PG_PORT": str(self.pg_port), "TEST_PG_DIR": str((self.dir / "pg").resolve())}
+        env = {**os.environ, "TEST_PG_PORT": str(self.pg_port), "TEST_PG_DIR": str(self._pg_dir())}
         done = subprocess.run([str(ROOT / "scripts" / "test_postgres.sh"), command], env=env, check=True,
                               capture_output=True, text=True)
         return done.stdout.strip()

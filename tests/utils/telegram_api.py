@@ -106,6 +106,12 @@ class FakeBotApi:
         with self._lock:
             self._failures[method].append((status, body))
 
+    def hang_next(self, method: str, seconds: float) -> None:
+        """The next call of `method` gets no answer: the connection is held `seconds`, then closed, and the call
+        is not carried out (the client's timeout must fire and it must send again)."""
+        with self._lock:
+            self._failures[method].append((0, {"hang": seconds}))
+
     def calls_of(self, method: str, *, ok_only: bool = True) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method and (c.status == 200 or not ok_only)]
@@ -167,6 +173,10 @@ class FakeBotApi:
                 status, body = api._answer(method, params)
                 with api._lock:
                     api.calls.append(Call(method, params, status, time.monotonic()))
+                if status == 0:  # hang_next: no answer, then the connection is closed
+                    time.sleep(body["hang"])
+                    self.close_connection = True
+                    return
                 self._reply(status, body)
 
             def _reply(self, status: int, body: dict) -> None:
