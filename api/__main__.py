@@ -97,12 +97,53 @@ def learning(argv: list[str]) -> int:
     return 0
 
 
+def retention(argv: list[str]) -> int:
+    """`python -m api retention run [--dry-run]`: delete the transcripts older than RETENTION_DAYS now (what the
+    app's daily job does, under the same lease), or say what it would delete. Prints counts only."""
+    parser = argparse.ArgumentParser(prog="python -m api retention")
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    args = parser.parse_args(argv)
+
+    from bot import retention as job
+    from bot.config import BotSettings
+    from knowledge.config import KnowledgeSettings
+    from knowledge.db import make_engine, make_session_factory
+    from knowledge.schema import SchemaBehind, ensure_current
+
+    try:
+        bot_settings, knowledge_settings = BotSettings(), KnowledgeSettings()
+    except ValidationError as exc:
+        print(_settings_error(exc), file=sys.stderr)
+        return 2
+    database = make_engine(knowledge_settings.database_url)
+    try:
+        ensure_current(database)
+        result = job.run_once(make_session_factory(database), days=bot_settings.retention_days,
+                              batch=bot_settings.retention_batch, dry_run=args.dry_run)
+    except SchemaBehind as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    finally:
+        database.dispose()
+    if result is None:
+        print("Another process is running retention right now; try again later.", file=sys.stderr)
+        return 1
+    verb = "Would delete" if args.dry_run else "Deleted"
+    print(f"{verb} {result.conversations} conversations, {result.messages} messages, {result.handoffs} handoffs, "
+          f"{result.missed_messages} missed messages, {result.notes} notes, {result.events} inbox events "
+          f"older than {bot_settings.retention_days} days (before {result.cutoff}).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["users"]:
         return users(argv[1:])
     if argv[:1] == ["learning"]:
         return learning(argv[1:])
+    if argv[:1] == ["retention"]:
+        return retention(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m api")
     parser.add_argument("--migrate", action="store_true", help="apply pending migrations and seed first")
     args = parser.parse_args(argv)

@@ -31,12 +31,12 @@ from api.catalog.router import router as catalog_router
 from api.channels.web import router as web_router
 from api.config import ApiSettings
 from api.deps import Services, ServicesDep
-from bot import conversations
+from bot import conversations, retention
 from bot.config import BotSettings
 from bot.engine import Engine
 from bot.models import ChannelCredential
 from bot.nlu_client import NluClient
-from knowledge import editing
+from knowledge import crypto, editing
 from knowledge.config import KnowledgeSettings
 from knowledge.db import make_engine, make_session_factory
 from knowledge.schema import ensure_current
@@ -60,6 +60,38 @@ def enforce_production_secrets(settings: ApiSettings, bot_settings: BotSettings)
         value = secret.get_secret_value() if secret is not None else None
         if value is not None and (value.lower() in PLACEHOLDER_SECRETS or len(value) < 16):
             raise ValueError(f"{name} looks like a placeholder: in production use a random secret of 16+ characters")
+    if settings.data_key is None:
+        raise ValueError("APP_DATA_KEY is not set: in production the channel credentials are encrypted at rest; "
+                         f"make a key with {crypto.MAKE_KEY}")
+
+
+def seal_credentials(settings: ApiSettings, session_factory: sessionmaker[Session]) -> None:
+    """Encrypt the channel credentials with APP_DATA_KEY from now on, and the rows still in plain text now (written
+    before the key was set). Without a key (development only) they stay in plain text, with a warning."""
+    crypto.configure(settings.data_key.get_secret_value() if settings.data_key is not None else None)
+    if not crypto.enabled():
+        logger.warning("APP_DATA_KEY is not set: channel credentials are stored unencrypted (development only)")
+        return
+    with session_factory() as session:
+        sealed = crypto.reseal(session, ChannelCredential.value)
+    if sealed:
+        logger.info("encrypted %d channel credentials stored before APP_DATA_KEY was set", sealed)
+
+
+class PseudonymousAccessLog(logging.Filter):
+    """uvicorn's access log with the client address as a pseudonym ("ip:3fa1c2d9"), never the address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
+            host = record.args[0].rsplit(":", 1)[0]  # "host:port" (uvicorn's get_client_addr)
+            record.args = (crypto.pseudonym(host, "ip") if host else "-", *record.args[1:])
+        return True
+
+
+def hide_client_addresses() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, PseudonymousAccessLog) for f in access.filters):
+        access.addFilter(PseudonymousAccessLog())
 
 
 def cookie_key(settings: ApiSettings, session_factory: sessionmaker[Session]) -> str:
@@ -106,7 +138,9 @@ def create_app(
     bot_engine = Engine(session_factory=session_factory, nlu=nlu, settings=bot_settings,
                         **({"today": today} if today else {}))
     listen_url = live.listen_url(database)  # PostgreSQL: live inbox updates by LISTEN/NOTIFY
+    seal_credentials(settings, session_factory)
     key = cookie_key(settings, session_factory)
+    crypto.configure_pseudonyms(key)  # identifiers in logs: a keyed hash every process on this database shares
     services = Services(settings=settings, bot_settings=bot_settings, session_factory=session_factory,
                         engine=bot_engine, nlu=nlu, signer=Signer(key, salt="web-chat"), signers=Signers.from_key(key))
     services.bell = live.Bell() if listen_url is not None else None
@@ -128,6 +162,11 @@ def create_app(
             if telegram is not None:
                 await channels.enter_async_context(telegram.running(services))
             worker = asyncio.create_task(bot_engine.run_worker(stop=stop)) if settings.worker else None
+            hide_client_addresses()  # after uvicorn set its loggers up
+            # Retention: every process with the worker schedules it; one at a time runs it (bot/retention.py).
+            keeper = (asyncio.create_task(retention.run_scheduled(
+                session_factory, stop=stop, days=bot_settings.retention_days, batch=bot_settings.retention_batch,
+                every=dt.timedelta(hours=bot_settings.retention_every_hours))) if settings.worker else None)
             # Several NLU servers: probe them every few seconds, so a dead one is skipped and a restarted one used.
             listener = (asyncio.create_task(live.Listener(listen_url, services.bell).run(stop))
                         if listen_url is not None else None)
@@ -139,6 +178,8 @@ def create_app(
                 stop.set()
                 if worker is not None:
                     await worker
+                if keeper is not None:
+                    await keeper
                 if checks is not None:
                     await checks
                 if listener is not None:

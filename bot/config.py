@@ -38,6 +38,13 @@ class BotSettings(BaseSettings):
     #: The public address of the inbox, for links in those notifications (e.g. https://help.example.org).
     inbox_public_url: str | None = None
 
+    #: Retention (bot/retention.py): messages older than this many days are deleted, and a conversation left
+    #: without messages, unless it has an open handoff; the job runs this often (in one process at a time),
+    #: deleting at most `retention_batch` rows per transaction.
+    retention_days: int = Field(default=180, ge=1, le=3650)
+    retention_every_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    retention_batch: int = Field(default=500, ge=1, le=100_000)
+
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     #: Bot API base URL (tests point it at a local capture server). PTB appends the token.

@@ -6,9 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Session as OrmSession, mapped_column, relationship
 
+from knowledge.crypto import SealedText
 from knowledge.db import Base, UTCDateTime, utcnow
 
 
@@ -223,7 +224,8 @@ class ChannelCredential(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(Text)
+    #: Encrypted at rest with APP_DATA_KEY (knowledge/crypto.py); plain text in Python.
+    value: Mapped[str] = mapped_column(SealedText)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -333,3 +335,54 @@ class RateBucket(Base):
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# ---------------------------------------------------------------------------------------------- retention
+class KeptConversationStat(Base):
+    """What the statistics need of the deleted messages (bot/retention.py): no text, no message ids.
+
+    While the conversation lives (`conversation_id` set; deleted with it by /forget) a row carries one topic's
+    weeks of its deleted messages, and the row with no topic the latest prefecture they named. When retention
+    deletes the conversation its rows are folded into anonymous ones (`conversation_id` empty): the number of
+    conversations that asked about `topic` in exactly these `weeks`, from `prefecture`, in `lang`.
+    """
+
+    __tablename__ = "kept_conversation_stat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"),
+                                                        nullable=True, index=True)
+    topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prefecture: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lang: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    #: The Mondays (Japan time) of the weeks, ISO dates separated by commas, in order.
+    weeks: Mapped[str] = mapped_column(Text, default="")
+    conversations: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class KeptHandoffStat(Base):
+    """Handoffs of deleted conversations, as the statistics count them: week of the request, reason, outcome,
+    language and the minutes to the claim (none: never claimed). Anonymous: no ids, no text."""
+
+    __tablename__ = "kept_handoff_stat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date, index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    lang: Mapped[str] = mapped_column(String(8))
+    waited_minutes: Mapped[float | None] = mapped_column(Float, nullable=True)
+    handoffs: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ScheduledJob(Base):
+    """A job every app process schedules but only one runs at a time (a lease, one conditional UPDATE), and
+    only as often as asked whichever process runs it (`last_run_at`). `last_result`: counts only."""
+
+    __tablename__ = "scheduled_job"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

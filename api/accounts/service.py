@@ -4,6 +4,7 @@ bearer tokens and page sessions signed with the app's key, and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -14,8 +15,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.models import Account, AuditLog, LoginAttempt, Role
+from knowledge.crypto import pseudonym
 from knowledge.db import utcnow
 from knowledge.intents import LANGUAGES
+
+logger = logging.getLogger(__name__)
 
 HASHER = PasswordHasher()
 #: Failed sign-ins allowed per email and per client address in the window, before 429.
@@ -73,6 +77,8 @@ def authenticate(*, session: Session, email: str, password: str, client: str) ->
         failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key)) or 0
         if failures >= MAX_FAILURES * (4 if key.startswith("client:") else 1):
             session.commit()
+            logger.warning("sign-in refused (too many failures) for %s from %s", pseudonym(email, "e"),
+                           pseudonym(client, "ip"))
             raise TooManyAttempts()
     account = session.scalar(select(Account).where(Account.email == email, Account.active.is_(True)))
     try:
@@ -83,6 +89,7 @@ def authenticate(*, session: Session, email: str, password: str, client: str) ->
     if not ok:
         session.add_all([LoginAttempt(key=key) for key in keys])
         session.commit()
+        logger.info("sign-in failed for %s from %s", pseudonym(email, "e"), pseudonym(client, "ip"))
         return None
     session.commit()
     return account

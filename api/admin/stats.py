@@ -56,19 +56,20 @@ from sqlalchemy.orm import Session
 
 from api.admin.common import AdminPage, render
 from api.deps import CurrentAdmin, SessionDep
-from bot.models import Conversation, Direction, Handoff, HandoffOutcome, HandoffReason, HandoffStatus, Message
+from bot.models import (
+    Conversation, Direction, Handoff, HandoffOutcome, HandoffReason, KeptConversationStat, KeptHandoffStat, Message,
+)
+from bot.retention import JST, UNKNOWN, parse_weeks, stat_lang, stat_outcome, stat_reason, waited_minutes, week_of
 from knowledge import prefectures
 from knowledge.intents import LANGUAGES, TOPICS
 
 router = APIRouter(tags=["admin"], include_in_schema=False)
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 THRESHOLD = 5
 SMALL = "<5"
 WITHHELD = "withheld"
 FEW = "<5 handoffs"
 DEFAULT_WEEKS = 12
-UNKNOWN = "unknown"
 VIEWS = ("conversations", "handoffs", "waiting")
 
 Shown = int | str
@@ -97,11 +98,6 @@ def median_shown(minutes: list[float]) -> float | str:
 # ------------------------------------------------------------------------------------------ the period
 def monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
-
-
-def week_of(moment: dt.datetime) -> dt.date:
-    """The Monday of the ISO week of `moment` in Japan time."""
-    return monday(moment.astimezone(JST).date())
 
 
 @dataclass(frozen=True)
@@ -158,8 +154,7 @@ PeriodDep = Depends(period_of)
 
 
 # ------------------------------------------------------------------------------------------ raw counts
-def _lang(value: str | None) -> str:
-    return value if value in LANGUAGES else UNKNOWN
+_lang = stat_lang
 
 
 def conversation_cells(session: Session, period: Period) -> dict[tuple[dt.date, str, str, str], set[int]]:
@@ -173,25 +168,64 @@ def conversation_cells(session: Session, period: Period) -> dict[tuple[dt.date, 
         select(Message.conversation_id, Message.intent, Message.created_at, Conversation.lang)
         .join(Conversation, Conversation.id == Message.conversation_id).where(*where)
     ).all()
-    if not rows:
-        return {}
-    asked = (select(Message.conversation_id).join(Conversation, Conversation.id == Message.conversation_id)
-             .where(*where).distinct())
-    known = set(prefectures.names())
-    prefecture: dict[int, str] = {}
-    for conversation_id, meta in session.execute(
-        select(Message.conversation_id, Message.meta)
-        .where(Message.conversation_id.in_(asked), Message.meta.is_not(None))
-        .order_by(Message.created_at, Message.id)
-    ):
-        named = meta.get("prefecture") if isinstance(meta, dict) else None
-        if named in known:
-            prefecture[conversation_id] = named  # the latest wins
+    kept, anonymous = _kept_conversations(session, period)
     cells: dict[tuple[dt.date, str, str, str], set[int]] = defaultdict(set)
-    for conversation_id, intent, created_at, lang in rows:
-        key = (week_of(created_at), intent, prefecture.get(conversation_id, UNKNOWN), _lang(lang))
-        cells[key].add(conversation_id)
+    if rows or kept:
+        asked = {row.conversation_id for row in rows} | {k[0] for k in kept}
+        known = set(prefectures.names())
+        # The prefecture of the messages retention deleted, unless a later message names another.
+        prefecture: dict[int, str] = dict(session.execute(
+            select(KeptConversationStat.conversation_id, KeptConversationStat.prefecture)
+            .where(KeptConversationStat.conversation_id.in_(asked), KeptConversationStat.topic.is_(None),
+                   KeptConversationStat.prefecture.is_not(None))).all())
+        for conversation_id, meta in session.execute(
+            select(Message.conversation_id, Message.meta)
+            .where(Message.conversation_id.in_(asked), Message.meta.is_not(None))
+            .order_by(Message.created_at, Message.id)
+        ):
+            named = meta.get("prefecture") if isinstance(meta, dict) else None
+            if named in known:
+                prefecture[conversation_id] = named  # the latest wins
+        for conversation_id, intent, created_at, lang in rows:
+            key = (week_of(created_at), intent, prefecture.get(conversation_id, UNKNOWN), _lang(lang))
+            cells[key].add(conversation_id)
+        for conversation_id, topic, week, lang in kept:
+            cells[(week, topic, prefecture.get(conversation_id, UNKNOWN), _lang(lang))].add(conversation_id)
+    # Conversations retention deleted: no ids are kept, so each one counted gets a stand-in (negative, never a
+    # real id) shared by the weeks of its row, and a distinct count over several weeks stays distinct.
+    stand_in = 0
+    for topic, prefecture_name, lang, weeks, count in anonymous:
+        members = set(range(stand_in - count, stand_in))
+        stand_in -= count
+        for week in weeks:
+            cells[(week, topic, prefecture_name or UNKNOWN, lang or UNKNOWN)] |= members
     return dict(cells)
+
+
+def _kept_conversations(session: Session, period: Period):
+    """The counts retention kept for the period (bot/retention.py): (conversation id, topic, week, language) of
+    the deleted messages of conversations still there, and (topic, prefecture, language, weeks, count) of the
+    conversations deleted, each restricted to the weeks of the period."""
+    def within(weeks: str) -> list[dt.date]:
+        return [w for w in parse_weeks(weeks) if period.start <= w <= period.end]
+
+    where = [KeptConversationStat.topic.in_(TOPICS)]
+    attached = select(KeptConversationStat.conversation_id, KeptConversationStat.topic, KeptConversationStat.weeks,
+                      Conversation.lang).join(Conversation, Conversation.id == KeptConversationStat.conversation_id)
+    if period.lang:
+        attached = attached.where(Conversation.lang == period.lang)
+    kept = [(conversation_id, topic, week, lang)
+            for conversation_id, topic, weeks, lang in session.execute(attached.where(*where))
+            for week in within(weeks)]
+    detached = select(KeptConversationStat.topic, KeptConversationStat.prefecture, KeptConversationStat.lang,
+                      KeptConversationStat.weeks, KeptConversationStat.conversations).where(
+        KeptConversationStat.conversation_id.is_(None), *where)
+    if period.lang:
+        detached = detached.where(KeptConversationStat.lang == period.lang)
+    anonymous = [(topic, prefecture, lang, weeks_in, count)
+                 for topic, prefecture, lang, weeks, count in session.execute(detached)
+                 if (weeks_in := within(weeks))]
+    return kept, anonymous
 
 
 @dataclass(frozen=True)
@@ -203,12 +237,7 @@ class HandoffRow:
     waited: float | None  # minutes from request to claim; None: never claimed
 
 
-def _outcome(outcome: str | None, status: str) -> str:
-    if outcome in HandoffOutcome.__members__:
-        return outcome
-    if status in (HandoffStatus.waiting, HandoffStatus.claimed):
-        return "still_open"
-    return "returned_to_bot" if status == HandoffStatus.returned else "no_outcome"
+_outcome = stat_outcome
 
 
 def handoff_rows(session: Session, period: Period) -> list[HandoffRow]:
@@ -221,12 +250,20 @@ def handoff_rows(session: Session, period: Period) -> list[HandoffRow]:
         select(Handoff.reason, Handoff.outcome, Handoff.status, Handoff.lang, Handoff.requested_at,
                Handoff.claimed_at).where(*where)
     ).all()
-    return [
-        HandoffRow(week=week_of(requested), reason=reason if reason in HandoffReason.__members__ else "other",
-                   outcome=_outcome(outcome, status), lang=_lang(lang),
-                   waited=max(0.0, (claimed - requested).total_seconds() / 60) if claimed else None)
+    live = [
+        HandoffRow(week=week_of(requested), reason=stat_reason(reason), outcome=_outcome(outcome, status),
+                   lang=_lang(lang), waited=waited_minutes(requested, claimed))
         for reason, outcome, status, lang, requested, claimed in rows
     ]
+    # Handoffs of conversations retention deleted: kept as these very keys, with how many had them.
+    kept_where = [KeptHandoffStat.week >= period.start, KeptHandoffStat.week <= period.end]
+    if period.lang:
+        kept_where.append(KeptHandoffStat.lang == period.lang)
+    kept = session.execute(select(KeptHandoffStat.week, KeptHandoffStat.reason, KeptHandoffStat.outcome,
+                                  KeptHandoffStat.lang, KeptHandoffStat.waited_minutes, KeptHandoffStat.handoffs)
+                           .where(*kept_where)).all()
+    return live + [HandoffRow(week=week, reason=reason, outcome=outcome, lang=lang, waited=waited)
+                   for week, reason, outcome, lang, waited, count in kept for _ in range(count)]
 
 
 # ------------------------------------------------------------------------------------------ the report

@@ -25,6 +25,7 @@ from api.deps import Services, ServicesDep
 from api.limits import parse_json_object
 from bot.channels import telegram as telegram_channel
 from bot.config import BotSettings
+from knowledge.crypto import pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -115,5 +116,7 @@ async def receive_update(request: Request, services: ServicesDep, background: Ba
         logger.exception("Telegram update %s could not be stored; asking for a redelivery", update.update_id)
         return JSONResponse({"ok": False}, status_code=503)  # Telegram retries the delivery
     if stored is not None:
+        chat = update.effective_chat
+        logger.info("Telegram update %s from %s stored", update.update_id, pseudonym(chat.id if chat else None))
         background.add_task(adapter.answer, application.bot, update, stored)
     return JSONResponse({"ok": True})

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from api.deps import EngineDep, ServicesDep
 from api.limits import parse_json_object
 from bot.channels import zalo
+from knowledge.crypto import pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ async def webhook(request: Request, services: ServicesDep, engine: EngineDep, ba
     except Exception:
         logger.exception("Zalo event could not be stored; asking for a redelivery")
         return JSONResponse({"ok": False}, status_code=503)
+    logger.info("Zalo %s from %s stored%s", inbound.kind, pseudonym(inbound.user_id),
+                " (a redelivery)" if stored.duplicate else "")
     if not stored.duplicate:
         background.add_task(engine.drain, stored.conversation_id)
     return {"ok": True}
