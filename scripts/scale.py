@@ -266,7 +266,8 @@ http {{
     server {{
         listen {HOST}:{self.port};
         client_max_body_size 1m;
-        location = /api/handoffs/stream {{
+        # The event streams (the inbox's, the web chat's): unbuffered, held open.
+        location ~ ^/(api/handoffs/stream|channels/web/events)$ {{
             proxy_pass http://trainee_rights_app;{proxy}
             proxy_buffering off;
             proxy_cache off;
