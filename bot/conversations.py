@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from bot.models import (
     MissedMessage, Priority,
 )
 from bot.schemas import Button, Inbound, Kind, Reply
-from knowledge.db import utcnow
+from knowledge.db import UTCDateTime, utcnow
 
 #: Longest channel message id we store as it is; longer ones (a web client's own ids) are hashed to fit.
 MAX_DELIVERY_KEY = 128
@@ -86,8 +86,13 @@ def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta) ->
     being processed is not a second turn). `grace`: how long the worker leaves a fresh message to the
     process that stored it before picking it up itself.
     """
-    conversation = get_or_create_conversation(session=session, channel=inbound.channel, user_id=inbound.user_id)
-    existing = find_delivery(session=session, channel=inbound.channel, channel_message_id=inbound.message_id)
+    # One query for the trainee's conversation and this delivery in it. A first message creates the conversation
+    # (no delivery can be in it yet); a delivery stored under another conversation, or raced in by another process,
+    # hits the unique constraint below and is found there.
+    conversation, existing = _conversation_and_delivery(session=session, channel=inbound.channel,
+                                                        user_id=inbound.user_id, key=delivery_key(inbound.message_id))
+    if conversation is None:
+        conversation = get_or_create_conversation(session=session, channel=inbound.channel, user_id=inbound.user_id)
     if existing is not None:
         return Stored(existing.conversation_id, existing.id, True, existing.urgent)
     text = inbound.text if inbound.kind == Kind.text else inbound.payload
@@ -117,6 +122,23 @@ def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta) ->
     return Stored(conversation.id, message.id, False, urgent)
 
 
+_CONVERSATION_AND_DELIVERY = (
+    select(Conversation, Message)
+    .outerjoin(Message, and_(Message.conversation_id == Conversation.id, Message.channel == bindparam("p_channel"),
+                             Message.channel_message_id == bindparam("p_key")))
+    .where(Conversation.channel == bindparam("p_channel"), Conversation.channel_user_id == bindparam("p_user_id"))
+)
+
+
+def _conversation_and_delivery(*, session: Session, channel: str, user_id: str,
+                               key: str | None) -> tuple[Conversation | None, Message | None]:
+    """The trainee's conversation on this channel, and the message stored in it for this delivery key (if any)."""
+    if key is None:
+        return conversation_of(session=session, channel=channel, user_id=user_id), None
+    row = session.execute(_CONVERSATION_AND_DELIVERY, {"p_channel": channel, "p_user_id": user_id, "p_key": key}).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def inbound_of(message: Message, conversation: Conversation) -> Inbound:
     """The plain inbound message a stored row was made from (what the engine processes)."""
     meta = message.meta or {}
@@ -133,15 +155,34 @@ def inbound_of(message: Message, conversation: Conversation) -> Inbound:
     )
 
 
+# The statements of every turn are built once (with bound parameters) rather than per call: building and
+# hashing a statement costs more CPU than PostgreSQL spends running it.
+_WAITING = and_(Message.conversation_id == bindparam("p_conversation_id"), Message.direction == Direction.inbound,
+                Message.status == MessageStatus.received)
+_NEXT_RECEIVED = select(Message).where(_WAITING).order_by(Message.id).limit(1)
+_NEXT_RECEIVED_WITH_CONVERSATION = (select(Message, Conversation)
+                                    .join(Conversation, Conversation.id == Message.conversation_id)
+                                    .where(_WAITING).order_by(Message.id).limit(1))
+_MESSAGE_WITH_CONVERSATION = (select(Message, Conversation).join(Conversation, Conversation.id == Message.conversation_id)
+                              .where(Message.id == bindparam("p_message_id")))
+
+
 def next_received(*, session: Session, conversation_id: int) -> Message | None:
     """The oldest inbound message of the conversation still waiting to be processed."""
-    return session.scalar(
-        select(Message)
-        .where(Message.conversation_id == conversation_id, Message.direction == Direction.inbound,
-               Message.status == MessageStatus.received)
-        .order_by(Message.id)
-        .limit(1)
-    )
+    return session.scalar(_NEXT_RECEIVED, {"p_conversation_id": conversation_id})
+
+
+def next_received_with_conversation(*, session: Session,
+                                    conversation_id: int) -> tuple[Message, Conversation] | None:
+    """`next_received` and its conversation, in one query."""
+    row = session.execute(_NEXT_RECEIVED_WITH_CONVERSATION, {"p_conversation_id": conversation_id}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def message_with_conversation(*, session: Session, message_id: int) -> tuple[Message, Conversation] | None:
+    """A stored message and its conversation, in one query (None when either is gone)."""
+    row = session.execute(_MESSAGE_WITH_CONVERSATION, {"p_message_id": message_id}).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def mark_processed(*, message: Message, intent: str | None, confidence: float | None) -> None:
@@ -218,14 +259,16 @@ def _unsent():
                and_(Message.status == MessageStatus.failed, Message.next_attempt_at.is_not(None)))
 
 
+_PENDING_OUTBOUND = (select(Message)
+                     .where(Message.conversation_id == bindparam("p_conversation_id"),
+                            Message.direction == Direction.outbound, _unsent())
+                     .order_by(Message.id))
+
+
 def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]:
     """Replies of the conversation to send now, oldest first: pending ones, and failed ones whose retry is
     due, up to the first failed reply still waiting for its retry (the later ones wait behind it)."""
-    rows = session.scalars(
-        select(Message)
-        .where(Message.conversation_id == conversation_id, Message.direction == Direction.outbound, _unsent())
-        .order_by(Message.id)
-    )
+    rows = session.scalars(_PENDING_OUTBOUND, {"p_conversation_id": conversation_id})
     now, due = utcnow(), []
     for message in rows:
         if message.status == MessageStatus.failed and message.next_attempt_at > now:
@@ -237,15 +280,21 @@ def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]
 def take_unsent(*, session: Session, conversation_id: int) -> list[Message]:
     """For channels that fetch their replies (web chat): the pending replies, each marked sent by exactly one
     caller (a conditional UPDATE per row), so a reply shown in a response is not pushed again by the stream."""
-    taken = []
-    for message in pending_outbound(session=session, conversation_id=conversation_id):
-        won = session.execute(
-            update(Message).where(Message.id == message.id, Message.status == message.status)
-            .values(status=MessageStatus.sent, attempts=Message.attempts + 1, next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won:
-            taken.append(message)
+    due = pending_outbound(session=session, conversation_id=conversation_id)
+    if not due:
+        return []
+    # One UPDATE … RETURNING for all of them: a row wins when its status is still the one we read.
+    seen = {}
+    for message in due:
+        seen.setdefault(message.status, []).append(message.id)
+    won = set(session.scalars(
+        update(Message)
+        .where(or_(*(and_(Message.id.in_(ids), Message.status == status) for status, ids in seen.items())))
+        .values(status=MessageStatus.sent, attempts=Message.attempts + 1, next_attempt_at=None)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    ))
+    taken = [message for message in due if message.id in won]
     if any(m.volunteer_id for m in taken):
         delivery_changed(session=session, ids=[m.id for m in taken])
     return taken
@@ -320,33 +369,41 @@ def offered_buttons(*, session: Session, conversation_id: int, before_message_id
 
 
 # ------------------------------------------------------------------------------------------ leases
-def acquire_lease(*, session: Session, conversation_id: int, owner: str, seconds: float) -> bool:
-    """Take (or renew) the conversation's lease unless another holder's lease is still running. Commits.
+_ACQUIRE_LEASE = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("p_conversation_id"),
+           or_(Conversation.lease_until.is_(None), Conversation.lease_until < bindparam("p_now", type_=UTCDateTime),
+               Conversation.lease_owner == bindparam("p_owner")))
+    .values(lease_owner=bindparam("p_owner"), lease_until=bindparam("p_until", type_=UTCDateTime))
+    .execution_options(synchronize_session=False)
+)
+_RELEASE_LEASE = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("p_conversation_id"), Conversation.lease_owner == bindparam("p_owner"))
+    .values(lease_owner=None, lease_until=None)
+    .execution_options(synchronize_session=False)
+)
+
+
+def acquire_lease(*, session: Session, conversation_id: int, owner: str, seconds: float, commit: bool = True) -> bool:
+    """Take (or renew) the conversation's lease unless another holder's lease is still running. Commits (unless
+    `commit` is False: then it is part of the caller's transaction).
 
     One conditional UPDATE: whichever process runs it first wins, on SQLite and PostgreSQL alike.
     """
     now = utcnow()
-    result = session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id,
-               or_(Conversation.lease_until.is_(None), Conversation.lease_until < now,
-                   Conversation.lease_owner == owner))
-        .values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=seconds))
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    result = session.execute(_ACQUIRE_LEASE, {"p_conversation_id": conversation_id, "p_owner": owner, "p_now": now,
+                                              "p_until": now + dt.timedelta(seconds=seconds)})
+    if commit:
+        session.commit()
     return result.rowcount == 1
 
 
-def release_lease(*, session: Session, conversation_id: int, owner: str) -> None:
-    """Give the lease back (only if we still hold it). Commits."""
-    session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+def release_lease(*, session: Session, conversation_id: int, owner: str, commit: bool = True) -> None:
+    """Give the lease back (only if we still hold it). Commits (unless `commit` is False)."""
+    session.execute(_RELEASE_LEASE, {"p_conversation_id": conversation_id, "p_owner": owner})
+    if commit:
+        session.commit()
 
 
 def _due_inbound(now: dt.datetime):

@@ -509,7 +509,10 @@ ROUTES: tuple[Route, ...] = (
 def dispatch(turn: Turn) -> None:
     """Run the first route that matches and takes the message; then ask the language if we guessed it,
     and, while the trainee waits for a volunteer, tell them once where they stand."""
-    turn.handoff = handoffs.active(session=turn.session, conversation_id=turn.conv.id)
+    # A waiting or claimed handoff always has its conversation `open` (conversations.open_handoff); any other
+    # status needs no query.
+    turn.handoff = (handoffs.active(session=turn.session, conversation_id=turn.conv.id)
+                    if turn.conv.status == ConversationStatus.open else None)
     was_open = turn.handoff is not None
     for route in ROUTES:
         if route.check(turn) and route.handle(turn) is not False:
@@ -543,6 +546,30 @@ class _Loaded:
     channel_sends: bool  # the channel has a sender (its replies go out from the outbox)
 
 
+@dataclass
+class _Step:
+    """The lease and the next waiting message (None: nothing waiting)."""
+
+    held: bool
+    loaded: tuple[int, _Loaded] | None = None
+    taken_at: float = 0.0  # time.monotonic() when the lease was last taken or renewed
+    channel_sends: bool | None = None  # whether the conversation's channel has a sender (None: not known)
+
+
+@dataclass
+class _Done:
+    """A processed turn: whether it went through, the volunteers' alerts, and what its transaction also read."""
+
+    ok: bool
+    alerts: list[tuple[str, str]] = field(default_factory=list)
+    goodbye: list[Reply] | None = None
+    next: _Step = field(default_factory=lambda: _Step(held=False))
+    #: The replies to send now (sender, user id, rows), () for none; None when not read.
+    outbox: tuple | None = None
+    released: bool = False  # the lease was given back in the turn's transaction
+    fresh: bool = False  # … and then a message not yet tried was found waiting
+
+
 class Engine:
     """Channel-agnostic conversation engine: store, process in order under a lease, send from the outbox."""
 
@@ -563,6 +590,10 @@ class Engine:
         self.senders: dict[str, Sender] = {}
         #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
         self._forgotten: dict[int, list[Reply]] = {}
+        #: `handle` waiting inline for a message (its language and `replied_inline`), and the outcome read for it by
+        #: the turn that ended the drain.
+        self._outcome_wanted: dict[int, tuple[str, bool]] = {}
+        self._outcomes: dict[int, Outcome] = {}
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
@@ -593,8 +624,14 @@ class Engine:
             await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
             replayed = await asyncio.to_thread(self._replies_to, stored.message_id)
             return Outcome(replies=replayed, lang=lang, duplicate=True, conversation_id=stored.conversation_id)
-        await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
-        return await asyncio.to_thread(self._outcome, stored, lang, replied_inline)
+        # When this message's turn is the drain's last (the usual case), the turn's own session reads the outcome.
+        self._outcome_wanted[stored.message_id] = (lang, replied_inline)
+        try:
+            await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
+        finally:
+            self._outcome_wanted.pop(stored.message_id, None)
+        outcome = self._outcomes.pop(stored.message_id, None)
+        return outcome or await asyncio.to_thread(self._outcome, stored, lang, replied_inline)
 
     async def drain(self, conversation_id: int, *, wait: float = 0.0, owner: str | None = None) -> bool:
         """Process the conversation's waiting messages in order and send their replies, under its lease.
@@ -602,64 +639,95 @@ class Engine:
         Returns False when another holder has the lease for longer than `wait` seconds (that holder, or
         the worker after it, will process what we stored). A failure stops the drain: the messages after
         it wait their turn, so one trainee's messages are always answered in order.
+
+        A turn's transaction also reads the next waiting message (renewing the lease when a third of it has
+        run out), the replies to send now, and on a channel without a sender gives the lease back when nothing
+        is left: one transaction per turn rather than three.
         """
         owner = owner or secrets.token_hex(8)
         deadline = time.monotonic() + wait
         while True:
-            held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)
-            if held:
+            step = await asyncio.to_thread(self._step, conversation_id, owner)
+            if step.held:
                 break
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.02)
         for _ in range(3):
+            released = fresh = False
             try:
-                while loaded is not None:
-                    message_id, item = loaded
-                    ok, alerts = await self._process(message_id, item)
-                    if item.channel_sends:
-                        await self._send_pending(conversation_id)  # this turn's replies go out before the next turn
-                    await self._alert_volunteers(alerts)  # after the trainee's own replies
-                    if not ok:
+                while step.loaded is not None:
+                    message_id, item = step.loaded
+                    done = await self._process(message_id, item, owner, step.taken_at)
+                    if item.channel_sends:  # this turn's replies go out before the next turn
+                        await self._send_pending(conversation_id, done.outbox)
+                    await self._alert_volunteers(done.alerts)  # after the trainee's own replies
+                    if not done.ok:
                         break
-                    held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)  # renews the lease
-                if loaded is None:
-                    await self._send_pending(conversation_id)  # replies left over from an earlier holder
+                    step, released, fresh = done.next, done.released, done.fresh
+                if step.loaded is None and not released and step.channel_sends is not False:
+                    # Replies left over from an earlier holder are sent first; without any, one transaction reads
+                    # that and gives the lease back.
+                    leftover, fresh = await asyncio.to_thread(self._release_unless_pending, conversation_id, owner)
+                    if leftover:
+                        await self._send_pending(conversation_id, leftover)
+                    else:
+                        released = True
             finally:
-                fresh = await asyncio.to_thread(self._release, conversation_id, owner)
+                if not released:
+                    fresh = await asyncio.to_thread(self._release, conversation_id, owner)
             # A message stored while we were finishing found the lease taken and left it to us: take it on now
             # rather than leave it to the worker's next pass.
             if not fresh:
                 break
-            held, loaded = await asyncio.to_thread(self._step, conversation_id, owner)
-            if not held:
+            step = await asyncio.to_thread(self._step, conversation_id, owner)
+            if not step.held:
                 break
         return True
 
-    def _step(self, conversation_id: int, owner: str) -> tuple[bool, tuple[int, _Loaded] | None]:
+    def _step(self, conversation_id: int, owner: str) -> _Step:
         """Take or renew the lease and read the next waiting message, in one transaction."""
         with self.session_factory() as session:
+            taken_at = time.monotonic()
             if not conversations.acquire_lease(session=session, conversation_id=conversation_id, owner=owner,
                                                seconds=self.settings.worker_lease_seconds):
-                return False, None
-            message = conversations.next_received(session=session, conversation_id=conversation_id)
-            if message is None:
-                return True, None
-            conversation = session.get(Conversation, conversation_id)
-            item = _Loaded(conversations.inbound_of(message, conversation), message.urgent, conversation_id,
-                           conversation.channel in self.senders)
-            return True, (message.id, item)
+                return _Step(held=False)
+            found = conversations.next_received_with_conversation(session=session, conversation_id=conversation_id)
+            return self._next(found, taken_at)
+
+    def _next(self, found: tuple[Message, Conversation] | None, taken_at: float,
+              channel_sends: bool | None = None) -> _Step:
+        if found is None:
+            return _Step(held=True, taken_at=taken_at, channel_sends=channel_sends)
+        message, conversation = found
+        sends = conversation.channel in self.senders
+        item = _Loaded(conversations.inbound_of(message, conversation), message.urgent, conversation.id, sends)
+        return _Step(held=True, loaded=(message.id, item), taken_at=taken_at, channel_sends=sends)
 
     def _release(self, conversation_id: int, owner: str) -> bool:
         """Give the lease back; True when a message not yet tried is waiting (stored while we were finishing)."""
         with self.session_factory() as session:
             conversations.release_lease(session=session, conversation_id=conversation_id, owner=owner)
-            message = conversations.next_received(session=session, conversation_id=conversation_id)
-            return message is not None and message.attempts == 0
+            return self._fresh_waiting(session, conversation_id)
 
-    async def _process(self, message_id: int, item: _Loaded) -> tuple[bool, list[tuple[str, str]]]:
+    def _release_unless_pending(self, conversation_id: int, owner: str) -> tuple[tuple | None, bool]:
+        """The replies waiting to be sent (keeping the lease), or else `_release` in the same session."""
+        with self.session_factory() as session:
+            conv = session.get(Conversation, conversation_id)
+            batch = self._pending_in(session, conv) if conv is not None else None
+            if batch:
+                return batch, False
+            conversations.release_lease(session=session, conversation_id=conversation_id, owner=owner)
+            return None, self._fresh_waiting(session, conversation_id)
+
+    @staticmethod
+    def _fresh_waiting(session: Session, conversation_id: int) -> bool:
+        message = conversations.next_received(session=session, conversation_id=conversation_id)
+        return message is not None and message.attempts == 0
+
+    async def _process(self, message_id: int, item: _Loaded, owner: str, taken_at: float) -> _Done:
         """One turn: danger words answer at once; anything else asks the NLU (outside any transaction).
-        Returns whether it was processed, and the alerts for the volunteers' group."""
+        Returns whether it was processed, the alerts for the volunteers' group, and what comes next."""
         parse, down = None, False
         if needs_nlu(item.inbound, item.urgent):
             try:
@@ -668,14 +736,14 @@ class Engine:
                 logger.error("NLU unavailable for conversation %s", item.conversation_id)
                 down = True
         try:
-            goodbye, alerts = await asyncio.to_thread(self._run_turn, message_id, item.inbound, parse, down)
+            done = await asyncio.to_thread(self._run_turn, message_id, item, parse, down, owner, taken_at)
         except Exception as exc:
             logger.exception("processing message %s failed", message_id)
             await asyncio.to_thread(self._failed, message_id, f"{type(exc).__name__}: {exc}")
-            return False, []
-        if goodbye is not None:
-            await self._say_goodbye(message_id, item.inbound, goodbye)
-        return True, alerts
+            return _Done(ok=False)
+        if done.goodbye is not None:
+            await self._say_goodbye(message_id, item.inbound, done.goodbye)
+        return done
 
     async def _alert_volunteers(self, alerts: list[tuple[str, str]]) -> None:
         """Best effort: tell the volunteers' group of a new urgent handoff (if configured)."""
@@ -705,14 +773,13 @@ class Engine:
             except SendFailed as exc:
                 logger.warning("the reply after /forget could not be sent: %s", exc)
 
-    def _run_turn(self, message_id: int, inbound: Inbound, parse: Parse | None,
-                  down: bool) -> tuple[list[Reply] | None, list[tuple[str, str]]]:
-        """Decide and store the turn in one transaction. Returns the replies when the trainee's data was just
-        deleted (they are sent, but not stored), and the alerts for the volunteers' group."""
+    def _run_turn(self, message_id: int, item: _Loaded, parse: Parse | None, down: bool, owner: str,
+                  taken_at: float) -> _Done:
+        """Decide and store the turn in one transaction, which also reads what comes next (see `drain`).
+        Its `goodbye`: the replies when the trainee's data was just deleted (they are sent, but not stored)."""
         with self.session_factory() as session:
-            message = session.get(Message, message_id)
-            conv = session.get(Conversation, message.conversation_id)
-            inbound = self._numbered_choice(session, conv, message, inbound)
+            message, conv = conversations.message_with_conversation(session=session, message_id=message_id)
+            inbound = self._numbered_choice(session, conv, message, item.inbound)
             turn = Turn(session=session, conv=conv, inbound=inbound, parse=parse, nlu_down=down,
                         settings=self.settings, today=self.today(), now=self.now(), urgent=message.urgent,
                         intent=parse.intent if parse else None, confidence=parse.confidence if parse else None)
@@ -720,15 +787,40 @@ class Engine:
                                                pending_slot=conv.pending_slot)
             conv.lang, conv.lang_chosen, turn.ask_language, turn.lang = choice.lang, choice.chosen, choice.ask, choice.lang
             dispatch(turn)
-            if turn.forgotten:  # nothing of the trainee is kept, not even the goodbye
+            if turn.forgotten:  # nothing of the trainee is kept, not even the goodbye; no lease left to give back
                 session.commit()
-                return turn.replies, []
+                return _Done(ok=True, goodbye=turn.replies, next=_Step(held=False, channel_sends=False),
+                             released=True)
             conversations.mark_processed(message=message, intent=turn.intent, confidence=turn.confidence)
             learning.after_turn(session=session, turn=turn, message=message)
             conversations.record_replies(session=session, conversation=conv, reply_to=message, replies=turn.replies,
                                          urgent=turn.urgent)
+            done = _Done(ok=True, alerts=list(zip(turn.alerts, turn.alert_ids)))
+            if time.monotonic() - taken_at > self.settings.worker_lease_seconds / 3:  # renew the lease
+                taken_at = time.monotonic()
+                held = conversations.acquire_lease(session=session, conversation_id=conv.id, owner=owner,
+                                                   seconds=self.settings.worker_lease_seconds, commit=False)
+            else:
+                held = True
+            if held:
+                found = conversations.next_received_with_conversation(session=session, conversation_id=conv.id)
+                done.next = self._next(found, taken_at, item.channel_sends)
+                if found is None and not item.channel_sends:  # nothing to send from here: give the lease back
+                    conversations.release_lease(session=session, conversation_id=conv.id, owner=owner, commit=False)
+                    done.released = True
+            else:
+                done.next = _Step(held=False, channel_sends=item.channel_sends)
+            if item.channel_sends:
+                done.outbox = self._pending_in(session, conv) or ()
             session.commit()
-            return None, list(zip(turn.alerts, turn.alert_ids))
+            if done.released:  # a message stored while we were finishing found the lease taken and left it to us
+                done.fresh = self._fresh_waiting(session, conv.id)
+                wanted = self._outcome_wanted.get(message_id)
+                if wanted is not None and not done.fresh:  # the drain ends here: `handle`'s outcome, read now
+                    self._outcomes[message_id] = self._outcome_in(session, message, conv, *wanted)
+                    while len(self._outcomes) > 1000:  # one `handle` gave up waiting just then: not kept forever
+                        self._outcomes.pop(next(iter(self._outcomes)))
+            return done
 
     @staticmethod
     def _numbered_choice(session: Session, conv: Conversation, message: Message, inbound: Inbound) -> Inbound:
@@ -763,10 +855,12 @@ class Engine:
             session.commit()
 
     # ------------------------------------------------------------------ sending
-    async def _send_pending(self, conversation_id: int) -> None:
-        """Send the conversation's unsent replies in order, through its channel's sender (if it has one)."""
-        batch = await asyncio.to_thread(self._pending, conversation_id)
+    async def _send_pending(self, conversation_id: int, batch: tuple | None = None) -> None:
+        """Send the conversation's unsent replies in order, through its channel's sender (if it has one).
+        `batch`: those replies as the turn's own transaction read them (`_pending_in`; () for none)."""
         if batch is None:
+            batch = await asyncio.to_thread(self._pending, conversation_id)
+        if not batch:
             return
         sender, user_id, rows = batch
         for index, (outbound_id, reply, first_number, by_volunteer) in enumerate(rows):
@@ -786,18 +880,20 @@ class Engine:
     def _pending(self, conversation_id: int) -> tuple[Sender, str, list[tuple[int, Reply, int, bool]]] | None:
         with self.session_factory() as session:
             conv = session.get(Conversation, conversation_id)
-            if conv is None:
-                return None
-            sender = self.senders.get(conv.channel)
-            if sender is None:
-                return None
-            rows = conversations.pending_outbound(session=session, conversation_id=conversation_id)
-            numbered = conv.channel in NUMBERED_BUTTON_CHANNELS  # only they need where the numbering starts
-            out = [(m.id, conversations.reply_of(m),
-                    1 + conversations.buttons_before(session=session, message=m) if numbered else 1,
-                    m.volunteer_id is not None)
-                   for m in rows]
-            return (sender, conv.channel_user_id, out) if out else None
+            return None if conv is None else self._pending_in(session, conv)
+
+    def _pending_in(self, session: Session,
+                    conv: Conversation) -> tuple[Sender, str, list[tuple[int, Reply, int, bool]]] | None:
+        sender = self.senders.get(conv.channel)
+        if sender is None:
+            return None
+        rows = conversations.pending_outbound(session=session, conversation_id=conv.id)
+        numbered = conv.channel in NUMBERED_BUTTON_CHANNELS  # only they need where the numbering starts
+        out = [(m.id, conversations.reply_of(m),
+                1 + conversations.buttons_before(session=session, message=m) if numbered else 1,
+                m.volunteer_id is not None)
+               for m in rows]
+        return (sender, conv.channel_user_id, out) if out else None
 
     def _send_failed(self, outbound_id: int, error: str, retryable: bool, ids: list[int]) -> None:
         with self.session_factory() as session:
@@ -852,23 +948,28 @@ class Engine:
         """What this message got: its replies (for channels without a sender, every reply still waiting
         for the trainee, oldest first, now counted as sent), its intent, and the open handoff's public id."""
         with self.session_factory() as session:
-            message = session.get(Message, stored.message_id)
-            conv = session.get(Conversation, stored.conversation_id)
+            message, conv = (conversations.message_with_conversation(session=session, message_id=stored.message_id)
+                             or (None, None))
             if message is None or conv is None:  # forgotten in this turn
                 return Outcome(replies=self._forgotten.pop(stored.message_id, []), lang=lang)
-            lang = conv.lang or lang
-            if message.status != MessageStatus.processed:  # failed (will be retried) or another holder has it
-                return Outcome(replies=[replies.error(lang)], lang=lang, conversation_id=conv.id)
-            if conv.channel in self.senders or not replied_inline:
-                rows = conversations.replies_to(session=session, message_id=message.id)
-            else:
-                rows = conversations.take_unsent(session=session, conversation_id=conv.id)
-            handoff = (conversations.active_handoff(session=session, conversation_id=conv.id)
-                       if conv.status == ConversationStatus.open else None)
-            outcome = Outcome(
-                replies=[conversations.reply_of(m) for m in rows], lang=lang, intent=message.intent,
-                confidence=message.confidence, handoff_id=handoff.public_id if handoff else None,
-                outbound_ids=[m.id for m in rows], conversation_id=conv.id,
-            )
-            session.commit()
-            return outcome
+            return self._outcome_in(session, message, conv, lang, replied_inline)
+
+    def _outcome_in(self, session: Session, message: Message, conv: Conversation, lang: str,
+                    replied_inline: bool) -> Outcome:
+        """`_outcome` of a message and conversation already loaded in `session` (commits)."""
+        lang = conv.lang or lang
+        if message.status != MessageStatus.processed:  # failed (will be retried) or another holder has it
+            return Outcome(replies=[replies.error(lang)], lang=lang, conversation_id=conv.id)
+        if conv.channel in self.senders or not replied_inline:
+            rows = conversations.replies_to(session=session, message_id=message.id)
+        else:
+            rows = conversations.take_unsent(session=session, conversation_id=conv.id)
+        handoff = (conversations.active_handoff(session=session, conversation_id=conv.id)
+                   if conv.status == ConversationStatus.open else None)
+        outcome = Outcome(
+            replies=[conversations.reply_of(m) for m in rows], lang=lang, intent=message.intent,
+            confidence=message.confidence, handoff_id=handoff.public_id if handoff else None,
+            outbound_ids=[m.id for m in rows], conversation_id=conv.id,
+        )
+        session.commit()
+        return outcome

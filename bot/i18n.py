@@ -68,7 +68,9 @@ def t(lang: str, message: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+@functools.lru_cache(maxsize=None)
 def babel_locale(lang: str) -> Locale:
+    """The CLDR locale of a language (parsed once per process)."""
     return Locale.parse(BABEL_LOCALE.get(lang, DEFAULT_LANGUAGE))
 
 

@@ -124,8 +124,7 @@ DANGER_TOPICS = frozenset({"emergency", "harassment_violence", "talk_to_human", 
 def chosen_contacts(session: Session, lang: str, topic: str, *, skip: frozenset[str] = frozenset(),
                     at: dt.datetime | None = None, limit: int = 3) -> list[contact_choice.Choice]:
     """The topic's contacts chosen for this trainee (knowledge.contacts.choose), best first."""
-    named = [c for c in knowledge_service.topic_contacts(session=session, topic=topic, lang=lang)
-             if c.key not in skip]
+    named = [c for c in knowledge_service.snapshot(session).topic_contacts(topic, lang) if c.key not in skip]
     return contact_choice.choose(named, lang, at or dt.datetime.now(dt.UTC), danger=topic in DANGER_TOPICS,
                                  limit=limit)
 
@@ -187,7 +186,7 @@ def topic(session: Session, lang: str, key: str, at: dt.datetime | None = None) 
     """A topic's first reply, to fit one phone screen: the entry's answer (what it means, what to do now), the
     one number to call, and the most trusted source. The detail, more contacts and all sources are under
     "More"."""
-    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
+    entry = knowledge_service.snapshot(session).entry(key, lang)
     if entry is None:
         return None
     parts = [entry.answer]
@@ -200,7 +199,7 @@ def topic(session: Session, lang: str, key: str, at: dt.datetime | None = None) 
 
 def more(session: Session, lang: str, key: str, at: dt.datetime | None = None) -> Reply:
     """The rest of a topic: the detail, who can help (up to three contacts) and the sources."""
-    entry = knowledge_service.get_entry(session=session, topic=key, lang=lang)
+    entry = knowledge_service.snapshot(session).entry(key, lang)
     if entry is None:
         return Reply(t(lang, messages.NO_MORE), answer_buttons(lang, key, more=False))
     parts = [entry.more] if entry.more else []
@@ -214,13 +213,14 @@ def more(session: Session, lang: str, key: str, at: dt.datetime | None = None) -
 
 def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -> Reply | None:
     """The rate in force today (and an upcoming one); None when no rate is known for today."""
-    rate = knowledge_service.rate_on(session=session, prefecture=prefecture, on=today)
+    knowledge = knowledge_service.snapshot(session)
+    rate = knowledge.rate_on(prefecture, today)
     if rate is None:
         return None
     lines = [t(lang, messages.MINIMUM_WAGE_RATE, prefecture=display_name(prefecture, lang),
                amount=yen(rate.yen_per_hour, lang),
                date=date(rate.effective_from, lang))]
-    upcoming = knowledge_service.next_rate(session=session, prefecture=prefecture, after=today)
+    upcoming = knowledge.next_rate(prefecture, today)
     if upcoming is not None:
         lines.append(t(lang, messages.MINIMUM_WAGE_UPCOMING, amount=yen(upcoming.yen_per_hour, lang),
                        date=date(upcoming.effective_from, lang)))
@@ -241,7 +241,7 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
     result = knowledge_service.check_wage(
         session=session, amount=Decimal(slots["amount"]), period=wages.PayPeriod(slots["period"]),
         prefecture=slots["prefecture"], on=today,
-        hours_per_month=slots.get("hours_per_month"), hours_per_day=slots.get("hours_per_day"),
+        hours_per_month=slots.get("hours_per_month"), hours_per_day=slots.get("hours_per_day"), cached=True,
     )
     if result.missing:
         return None

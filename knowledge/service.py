@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import threading
+import time
+import weakref
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge import prefectures, wages
@@ -62,6 +66,11 @@ def rate_on(*, session: Session, prefecture: str, on: dt.date) -> wages.MinimumR
             .order_by(MinimumWage.effective_from.desc())
         )
     )
+    return _rate_in(rows, on)
+
+
+def _rate_in(rows: list[MinimumWage], on: dt.date) -> wages.MinimumRate | None:
+    """The rate in force on `on` among one prefecture's rows (newest effective date first)."""
     in_force = next((r for r in rows if r.effective_from <= on), None)
     if in_force is None:
         return None
@@ -85,8 +94,10 @@ def check_wage(
     on: dt.date,
     hours_per_month: str | Decimal | None = None,
     hours_per_day: str | Decimal | None = None,
+    cached: bool = False,
 ) -> wages.WageCheck:
     """Check pay against the minimum in force; reports what is missing instead of guessing.
+    `cached`: read the rate from this process's knowledge snapshot (`snapshot`), as the bot's answers do.
 
     Raises wages.AmountError when the amount or hours cannot be read.
     """
@@ -96,7 +107,8 @@ def check_wage(
     missing = wages.missing_inputs(amount=value, period=pay_period, prefecture=canonical)
     if missing:
         return wages.WageCheck(missing=missing)
-    minimum = rate_on(session=session, prefecture=canonical, on=on)
+    minimum = (snapshot(session).rate_on(canonical, on) if cached
+               else rate_on(session=session, prefecture=canonical, on=on))
     if minimum is None:
         return wages.WageCheck(missing=("rate",))
     return wages.evaluate(
@@ -155,6 +167,117 @@ def topic_contacts(*, session: Session, topic: str, lang: str) -> list[Contact]:
         elif key in by_key:
             chosen.append(by_key[key])
     return list(dict.fromkeys(chosen))
+
+
+# ------------------------------------------------------------------------------------------ the bot's snapshot
+#: The bot reads the knowledge on nearly every answer and admins change it rarely, so each process answers from a
+#: read-only snapshot per database (published entries, topic contact lists, contacts, minimum wages) instead of
+#: querying it each turn. An edit this process makes (the admin pages and editor, the wage import, the seed: any ORM
+#: flush, or ORM UPDATE/DELETE, of a topic, entry, contact or minimum wage) drops every snapshot at once, and again
+#: when that transaction commits or rolls back. An edit made by another process (another app process, raw SQL)
+#: reaches trainees at the latest SNAPSHOT_SECONDS (5 s) later, when the snapshot is older than that and reloaded.
+SNAPSHOT_SECONDS = 5.0
+_KNOWLEDGE_MODELS = (Topic, Entry, Contact, MinimumWage)
+_snapshots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # bind (engine or connection) → Snapshot
+_snapshot_lock = threading.Lock()
+_generation = 0  # bumped on every drop, so a load that raced with an edit is not kept
+_clock = time.monotonic
+
+
+class Snapshot:
+    """The knowledge the bot answers from, loaded in one go; rows are detached and must not be changed."""
+
+    def __init__(self, session: Session):
+        self.loaded_at = _clock()
+        self.entries = {(e.topic.key, e.lang): e for e in session.scalars(
+            select(Entry).where(Entry.status == EntryStatus.published).options(selectinload(Entry.topic)))}
+        self.contact_keys = {key: list(keys or []) for key, keys in session.execute(select(Topic.key, Topic.contact_keys))}
+        self.contacts = list(session.scalars(select(Contact).order_by(Contact.id)))
+        self.rates: dict[str, list[MinimumWage]] = {}
+        for row in session.scalars(select(MinimumWage).order_by(MinimumWage.effective_from.desc(), MinimumWage.id)):
+            self.rates.setdefault(row.prefecture, []).append(row)
+
+    def entry(self, topic: str, lang: str) -> Entry | None:
+        """As `get_entry` (published only)."""
+        return self.entries.get((topic, lang))
+
+    def topic_contacts(self, topic: str, lang: str) -> list[Contact]:
+        """As `topic_contacts`: the topic's contacts in order, "embassy" → the trainee's embassy contacts."""
+        keys = self.contact_keys.get(topic) or []
+        if not keys:
+            return []
+        nationality = EMBASSY_NATIONALITY.get(lang)
+        named = {k for k in keys if k != "embassy"}
+        embassies = "embassy" in keys and nationality
+        found = [c for c in self.contacts
+                 if c.key in named or (embassies and c.kind == "embassy" and c.nationality == nationality)]
+        by_key = {c.key: c for c in found}
+        chosen: list[Contact] = []
+        for key in keys:
+            if key == "embassy":
+                chosen.extend(c for c in found if c.kind == "embassy" and c.nationality == nationality)
+            elif key in by_key:
+                chosen.append(by_key[key])
+        return list(dict.fromkeys(chosen))
+
+    def rate_on(self, prefecture: str, on: dt.date) -> wages.MinimumRate | None:
+        """As `rate_on`."""
+        rows = self.rates.get(prefecture)
+        return _rate_in(rows, on) if rows else None
+
+    def next_rate(self, prefecture: str, after: dt.date) -> MinimumWage | None:
+        """As `next_rate`."""
+        later = [r for r in self.rates.get(prefecture, ()) if r.effective_from > after]
+        return min(later, key=lambda r: r.effective_from) if later else None
+
+
+def snapshot(session: Session) -> Snapshot:
+    """This process's knowledge snapshot of the session's database, reloaded when older than SNAPSHOT_SECONDS."""
+    bind = session.get_bind()
+    current = _snapshots.get(bind)
+    if current is not None and _clock() - current.loaded_at < SNAPSHOT_SECONDS:
+        return current
+    generation = _generation
+    with Session(bind=bind, expire_on_commit=False) as reader:  # its own session: the rows end up detached
+        fresh = Snapshot(reader)
+    with _snapshot_lock:
+        if generation == _generation:
+            _snapshots[bind] = fresh
+    return fresh
+
+
+def drop_snapshots() -> None:
+    """Forget every snapshot (the knowledge changed): the next answer reloads it."""
+    global _generation
+    with _snapshot_lock:
+        _generation += 1
+        _snapshots.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _knowledge_flushed(session: Session, _context) -> None:
+    if any(isinstance(o, _KNOWLEDGE_MODELS) for o in itertools.chain(session.new, session.dirty, session.deleted)):
+        session.info["knowledge_changed"] = True
+        drop_snapshots()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _knowledge_executed(state) -> None:
+    if not state.is_select and any(m.class_ in _KNOWLEDGE_MODELS for m in state.all_mappers):
+        state.session.info["knowledge_changed"] = True
+        drop_snapshots()
+
+
+@event.listens_for(Session, "after_commit")
+def _knowledge_committed(session: Session) -> None:
+    if session.info.pop("knowledge_changed", False):
+        drop_snapshots()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _knowledge_rolled_back(session: Session, _previous) -> None:
+    if session.info.pop("knowledge_changed", False):
+        drop_snapshots()
 
 
 JAPAN = dt.timezone(dt.timedelta(hours=9), "JST")
