@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1_000_000
+
+
+def _drop_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+#: Text a person types into a form or the API: without NUL characters (PostgreSQL text can't hold them), before
+#: the length checks (so "\x00" alone is empty).
+TypedText = Annotated[str, BeforeValidator(_drop_nul)]
 
 
 class BodyLimit:
@@ -78,6 +89,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
         return JSONResponse({"detail": "body is nested too deeply"}, status_code=400)
+
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        """The documented 422 as the app sends it: FastAPI's list of errors, or the handler's one sentence
+        ("cannot read that amount", "unknown intent 'x'")."""
+        if app.openapi_schema is None:
+            schemas = default_openapi().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                errors = schemas["HTTPValidationError"]["properties"]["detail"]
+                schemas["HTTPValidationError"]["properties"]["detail"] = {
+                    "title": "Detail", "anyOf": [{k: v for k, v in errors.items() if k != "title"}, {"type": "string"}]}
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _plain(errors) -> list[dict]:

@@ -28,6 +28,8 @@ TRAINING_DATA = ROOT / "nlu" / "data"
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+#: Markup, code and control characters (HTML, ANSI escapes, zero-width and bidi controls): no language's evidence.
+_NOT_LANGUAGE = re.compile(r"[<>&;\[\]{}()=/\\|*#^~`\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
 _VI_MARKS = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE)
 
 #: Japanese grammar words written in romaji ("kyuuryou ikura desu ka"): not loanwords other languages borrow.
@@ -135,7 +137,7 @@ def warm_up() -> None:
 
 def detect(text: str, *, client_language: str | None = None, previous: str | None = None) -> Detection:
     """The language of `text`, or None when unsure (ask the trainee then)."""
-    text = (text or "").strip()
+    text = _NOT_LANGUAGE.sub(" ", text or "").strip()
     letters = sum(ch.isalpha() for ch in text)
     if _KANA.search(text) or (_HAN.search(text) and letters and len(_HAN.findall(text)) / letters > 0.3):
         return Detection("ja", {lang: float(lang == "ja") for lang in LANGUAGES})

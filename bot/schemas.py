@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Kind:
@@ -33,6 +38,15 @@ class Inbound:
     client_language: str | None = None  # e.g. Telegram's language_code
     lang: str | None = None  # an explicit language choice sent with the message (web chat)
     sent_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        # PostgreSQL text cannot hold NUL, nor any UTF-8 codec a lone surrogate (JSON's "\ud800"): a message with one
+        # would never be stored, and Telegram would redeliver it for ever. Every channel's text comes through here,
+        # the one door into the engine: NULs are dropped, lone surrogates become U+FFFD.
+        for name in ("user_id", "text", "payload", "message_id", "client_language", "lang"):
+            value = getattr(self, name)
+            if isinstance(value, str) and _UNSTORABLE.search(value):
+                object.__setattr__(self, name, _SURROGATE.sub("\ufffd", value.replace("\x00", "")))
 
 
 @dataclass(frozen=True)

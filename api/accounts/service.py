@@ -69,7 +69,7 @@ def list_accounts(*, session: Session) -> list[Account]:
 def authenticate(*, session: Session, email: str, password: str, client: str) -> Account | None:
     """The account for these credentials, or None (nothing says which part was wrong).
     Raises TooManyAttempts after MAX_FAILURES failures per email or client address in the window. Commits."""
-    email = (email or "").strip().lower()
+    email = (email or "").replace("\x00", "").strip().lower()  # PostgreSQL text can't hold NUL: not a 500
     keys = [f"email:{email}", f"client:{client}"]
     since = utcnow() - FAILURE_WINDOW
     session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < since))

@@ -7,12 +7,13 @@ import datetime as dt
 from pydantic import BaseModel, Field, field_validator
 
 from api.catalog.schemas import EntryRead
+from api.limits import TypedText
 from knowledge.intents import LANGUAGES
 
 
 class Source(BaseModel):
-    publisher: str = Field(min_length=1, max_length=200)
-    title: str = Field(default="", max_length=300)
+    publisher: TypedText = Field(min_length=1, max_length=200)
+    title: TypedText = Field(default="", max_length=300)
     url: str | None = Field(default=None, max_length=500)
     date: str | None = Field(default=None, max_length=40)
 
@@ -26,9 +27,9 @@ class Source(BaseModel):
 
 
 class EntryWrite(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    answer: str = Field(min_length=1, max_length=4000)
-    more: str | None = Field(default=None, max_length=8000)
+    title: TypedText = Field(min_length=1, max_length=200)
+    answer: TypedText = Field(min_length=1, max_length=4000)
+    more: TypedText | None = Field(default=None, max_length=8000)
     sources: list[Source] = Field(default_factory=list, max_length=20)
     review_by: dt.date | None = None
 

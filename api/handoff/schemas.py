@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.limits import TypedText
+
 
 class HandoffRead(BaseModel):
     id: str
@@ -53,7 +55,7 @@ class HandoffList(BaseModel):
 
 
 class MessageCreate(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: TypedText = Field(min_length=1, max_length=4000)
 
 
 class MessageCreated(BaseModel):
@@ -62,7 +64,7 @@ class MessageCreated(BaseModel):
 
 
 class NoteCreate(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: TypedText = Field(min_length=1, max_length=4000)
 
 
 class CloseRequest(BaseModel):
