@@ -622,7 +622,8 @@ class Engine:
         lang = normalise_language(inbound.lang) or normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
         if stored.duplicate:  # a retry: the first delivery's replies again (once it has been answered)
             await self.drain(stored.conversation_id, wait=self.settings.worker_lease_seconds)
-            replayed = await asyncio.to_thread(self._replies_to, stored.message_id)
+            take = inbound.channel not in self.senders and replied_inline
+            replayed = await asyncio.to_thread(self._replies_to, stored.message_id, stored.conversation_id, take)
             return Outcome(replies=replayed, lang=lang, duplicate=True, conversation_id=stored.conversation_id)
         # When this message's turn is the drain's last (the usual case), the turn's own session reads the outcome.
         self._outcome_wanted[stored.message_id] = (lang, replied_inline)
@@ -940,9 +941,18 @@ class Engine:
                     pass
 
     # ------------------------------------------------------------------ outcomes
-    def _replies_to(self, message_id: int) -> list[Reply]:
+    def _replies_to(self, message_id: int, conversation_id: int, take: bool) -> list[Reply]:
+        """A retried delivery's replies again. `take` (a channel without a sender, answered inline: the web chat):
+        the client lost the first response (e.g. the database went away before it was sent), so the replies shown
+        now, and any other still waiting for the trainee, count as sent (else the page's stream shows them twice)."""
         with self.session_factory() as session:
-            return [conversations.reply_of(m) for m in conversations.replies_to(session=session, message_id=message_id)]
+            rows = conversations.replies_to(session=session, message_id=message_id)
+            if take:
+                shown = {m.id for m in rows}
+                rows += [m for m in conversations.take_unsent(session=session, conversation_id=conversation_id)
+                         if m.id not in shown]
+                session.commit()
+            return [conversations.reply_of(m) for m in rows]
 
     def _outcome(self, stored: conversations.Stored, lang: str, replied_inline: bool) -> Outcome:
         """What this message got: its replies (for channels without a sender, every reply still waiting

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from scripts.scale import Layout, free_port
-from tests.utils.load import Load, backlog, reconcile
-from tests.utils.telegram_api import FakeBotApi
+from tests.utils.load import Load, backlog, baseline, reconcile
+from tests.utils.telegram_api import FakeBotApi, visible_text
 from tests.utils.zalo_api import ACCESS_TOKEN, APP_ID, APP_SECRET, OA_SECRET_KEY, REFRESH_TOKEN, ZaloCapture
 
 pytestmark = [pytest.mark.scale, pytest.mark.nlu, pytest.mark.postgres]
@@ -78,9 +78,12 @@ def _add_volunteers(database_url: str) -> None:
         database.dispose()
 
 
-def _run(layout: Layout, captures, *, trainees: int, messages: int, during=None, person_every: int = 8):
-    """A load through nginx, then settle and reconcile; returns (report, problems, backlog)."""
+def _run(layout: Layout, captures, *, trainees: int, messages: int, during=None, person_every: int = 8,
+         duplicates: list[str] | None = None):
+    """A load through nginx, then settle and reconcile this run's rows and calls; returns (report, problems,
+    backlog). `duplicates`: collect replies delivered twice there instead of counting them as problems."""
     bot_api, zalo = captures
+    since = baseline(layout.database_url, bot_api=bot_api, zalo=zalo)
 
     async def go():
         load = Load(layout.url, bot_api=bot_api, zalo=zalo, telegram_secret=SECRET)
@@ -94,7 +97,8 @@ def _run(layout: Layout, captures, *, trainees: int, messages: int, during=None,
             await load.aclose()
 
     report, left = asyncio.run(go())
-    return report, reconcile(layout.database_url, report, bot_api=bot_api, zalo=zalo), left
+    return report, reconcile(layout.database_url, report, bot_api=bot_api, zalo=zalo, since=since,
+                             duplicates=duplicates), left
 
 
 def _web(url: str, text: str | None = None, *, payload: str | None = None, lang: str = "en",
@@ -156,24 +160,26 @@ def test_a_killed_rasa_server_is_taken_over_and_with_both_down_trainees_still_ge
         await asyncio.sleep(2)
         layout.kill_nlu(0)
 
-    report, problems, left = _run(layout, captures, trainees=30, messages=5, during=kill_one())
-    assert problems == [] and not any(left.values())
-    # The other server took over: understood answers go on.
-    after = _web(layout.url, "what is the minimum wage in Aichi")
-    assert after.json()["meta"]["intent"] in {"minimum_wage", "wage_check"}
+    try:
+        report, problems, left = _run(layout, captures, trainees=30, messages=5, during=kill_one())
+        assert problems == [] and not any(left.values())
+        # The other server took over: understood answers go on.
+        after = _web(layout.url, "what is the minimum wage in Aichi")
+        assert after.json()["meta"]["intent"] in {"minimum_wage", "wage_check"}
 
-    layout.kill_nlu(1)
-    down = _web(layout.url, "my company took my passport")
-    assert down.status_code == 200
-    payloads = {b["payload"] for r in down.json()["replies"] for b in r["buttons"]}
-    assert "human" in payloads and any(p.startswith("topic:") for p in payloads)
-    danger = _web(layout.url, "help, my boss is beating me, I am in danger")
-    assert danger.json()["meta"]["intent"] == "emergency" and "110" in danger.text
-    health = httpx.get(f"{layout.url}/health", timeout=10).json()
-    assert health["nlu"] == "down" and health["status"] == "degraded"
-
-    for nlu in layout.nlu_services:
-        layout.start_nlu(nlu)
+        layout.kill_nlu(1)
+        down = _web(layout.url, "my company took my passport")
+        assert down.status_code == 200
+        payloads = {b["payload"] for r in down.json()["replies"] for b in r["buttons"]}
+        assert {"topic:talk_to_human", "topic:emergency"} <= payloads  # the person option and the emergency path
+        danger = _web(layout.url, "help, my boss is beating me, I am in danger")
+        assert danger.json()["meta"]["intent"] == "emergency" and "110" in danger.text
+        health = httpx.get(f"{layout.url}/health", timeout=10).json()
+        assert health["nlu"] == "down" and health["status"] == "degraded"
+    finally:
+        for nlu in layout.nlu_services:
+            if not nlu.running:
+                layout.start_nlu(nlu)
     time.sleep(2)  # one health-check round of the app processes (NLU_CHECK_SECONDS=1)
     resumed = _web(layout.url, "my company took my passport")
     assert resumed.json()["meta"]["intent"] == "passport_confiscation"
@@ -184,11 +190,17 @@ def test_a_postgresql_restart_fails_requests_cleanly_and_the_apps_reconnect(layo
         await asyncio.sleep(2)
         await asyncio.to_thread(layout.restart_postgres, down_seconds=3)
 
-    report, problems, left = _run(layout, captures, trainees=30, messages=5, during=restart())
+    duplicates: list[str] = []
+    report, problems, left = _run(layout, captures, trainees=30, messages=5, during=restart(),
+                                  duplicates=duplicates)
     refused = [s for d in report.deliveries for s in d.statuses if s != 200]
     assert refused, "the restart should have refused some deliveries"
     assert all(s == 0 or s >= 500 for s in refused), refused  # never a 2xx for a message that was not stored
     assert problems == [] and not any(left.values())
+    # A reply that reached the channel just before the database went away is sent again (never lost): at most a
+    # few, those in flight at that moment.
+    print(f"delivered twice around the restart: {duplicates}")
+    assert len(duplicates) <= 10
     assert httpx.get(f"{layout.url}/health", timeout=10).json()["database"] == "ok"
 
 
@@ -210,16 +222,16 @@ def test_telegram_429_500_and_timeouts_are_retried_and_each_reply_delivered_once
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and any(backlog(layout.database_url).values()):
         time.sleep(0.5)
-    delivered = bot_api.messages_to(chat_id)
     refused = [c for c in bot_api.calls_of("sendMessage", ok_only=False)
                if c.params.get("chat_id") == chat_id and c.status != 200]
     assert {c.status for c in refused} >= {429, 500, 0}
-    texts_seen = [m["text"] for m in delivered]
-    assert len(texts_seen) == len(set(texts_seen)), "a reply was delivered twice"
-    passport = next(i for i, t in enumerate(texts_seen) if "passport" in t.lower())
-    wage = next(i for i, t in enumerate(texts_seen) if "tokyo" in t.lower() or "東京" in t)
-    assert passport < wage  # in order
-    assert reconcile(layout.database_url, _no_report(), bot_api=bot_api) == []
+    # Delivered once each and in order: what Telegram accepted is exactly the stored replies, in their order.
+    delivered = [visible_text(m["text"]) if m.get("parse_mode") == "HTML" else m["text"]
+                 for m in bot_api.messages_to(chat_id)]
+    stored = _replies_of(layout.database_url, chat_id)
+    assert len(delivered) == len(stored) >= 3
+    assert all(text.strip()[:30] in shown for shown, text in zip(delivered, stored))
+    assert any("passport" in d.lower() for d in delivered)
 
 
 def test_a_killed_app_process_is_routed_around_and_its_outbox_finished_by_the_other(layout, captures):
@@ -227,16 +239,35 @@ def test_a_killed_app_process_is_routed_around_and_its_outbox_finished_by_the_ot
         await asyncio.sleep(2)
         layout.kill_app(0)
 
+    duplicates: list[str] = []
     try:
-        report, problems, left = _run(layout, captures, trainees=30, messages=5, during=kill_app())
+        report, problems, left = _run(layout, captures, trainees=30, messages=5, during=kill_app(),
+                                      duplicates=duplicates)
         assert problems == [] and not any(left.values())
+        # A reply the killed process had sent but not yet recorded is sent again by the other: at least once.
+        print(f"delivered twice around the kill: {duplicates}")
+        assert len(duplicates) <= 5
         assert report.summary()["accepted"] == len(report.deliveries)
     finally:
         layout.start_app(layout.app_services[0])
     assert httpx.get(f"{layout.url}/health", timeout=10).status_code == 200
 
 
-def _no_report():
-    from tests.utils.load import Report
+def _replies_of(database_url: str, chat_id: int) -> list[str]:
+    """The bot's replies stored for a Telegram chat, in order, as the trainee reads them (title, then text)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
 
-    return Report()
+    from bot.models import Conversation, Direction, Message
+    from knowledge.db import make_engine
+
+    database = make_engine(database_url)
+    try:
+        with Session(database) as session:
+            rows = session.execute(
+                select(Message.title, Message.text).join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.channel == "telegram", Conversation.channel_user_id == str(chat_id),
+                       Message.direction == Direction.outbound).order_by(Message.id)).all()
+    finally:
+        database.dispose()
+    return [text for _title, text in rows]

@@ -389,16 +389,40 @@ def backlog(database_url: str) -> dict[str, int]:
         database.dispose()
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """Where a run starts: rows and channel calls before it are not its own."""
+
+    message_id: int = 0
+    telegram_calls: int = 0
+    zalo_calls: int = 0
+
+
+def baseline(database_url: str, *, bot_api: FakeBotApi | None = None, zalo: ZaloCapture | None = None) -> Baseline:
+    database = make_engine(database_url)
+    try:
+        with Session(database) as session:
+            last = session.scalar(select(func.max(Message.id))) or 0
+    finally:
+        database.dispose()
+    return Baseline(last, len(bot_api.calls) if bot_api else 0, len(zalo.calls) if zalo else 0)
+
+
 def reconcile(database_url: str, report: Report, *, bot_api: FakeBotApi | None = None,
-              zalo: ZaloCapture | None = None) -> list[str]:
-    """What was lost or doubled; an empty list when every message was stored once and answered once."""
+              zalo: ZaloCapture | None = None, since: Baseline = Baseline(),
+              duplicates: list[str] | None = None) -> list[str]:
+    """What was lost or doubled since `since`; an empty list when every message was stored once and answered once.
+
+    `duplicates`: when given, replies delivered more than once are listed there instead of as problems (a send
+    that reached the channel while the database could not record it is sent again: at least once, never lost)."""
     problems: list[str] = []
+    doubles = duplicates if duplicates is not None else problems
     database = make_engine(database_url)
     try:
         with Session(database) as session:
             inbound = list(session.execute(
                 select(Message.id, Message.channel, Message.channel_message_id, Message.status)
-                .where(Message.direction == Direction.inbound)))
+                .where(Message.direction == Direction.inbound, Message.id > since.message_id)))
             keys = Counter((row.channel, row.channel_message_id) for row in inbound)
             doubled = [k for k, n in keys.items() if n > 1]
             if doubled:
@@ -416,8 +440,10 @@ def reconcile(database_url: str, report: Report, *, bot_api: FakeBotApi | None =
                 problems.append(f"{len(unprocessed)} inbound messages not processed ({Counter(r.status for r in inbound if r.status != MessageStatus.processed)})")
             outbound = list(session.execute(
                 select(Message.id, Message.channel, Message.conversation_id, Message.reply_to_id, Message.status,
-                       Message.volunteer_id).where(Message.direction == Direction.outbound)))
-            unsent = Counter(row.status for row in outbound if row.status != MessageStatus.sent)
+                       Message.volunteer_id).where(Message.direction == Direction.outbound,
+                                                   Message.id > since.message_id)))
+            unsent = Counter(f"{row.channel} {row.status}{' (volunteer)' if row.volunteer_id else ''}"
+                             for row in outbound if row.status != MessageStatus.sent)
             if unsent:
                 problems.append(f"replies not sent: {dict(unsent)}")
             answered = {row.reply_to_id for row in outbound if row.reply_to_id is not None}
@@ -434,24 +460,27 @@ def reconcile(database_url: str, report: Report, *, bot_api: FakeBotApi | None =
                 sent_db = Counter(session.scalars(
                     select(Message.conversation_id).where(Message.direction == Direction.outbound,
                                                           Message.channel == "telegram",
-                                                          Message.status == MessageStatus.sent)))
+                                                          Message.status == MessageStatus.sent,
+                                                          Message.id > since.message_id)))
                 from bot.models import Conversation
 
                 chats = dict(session.execute(select(Conversation.id, Conversation.channel_user_id)
                                              .where(Conversation.channel == "telegram")).all())
-                delivered = Counter(str(c.params.get("chat_id")) for c in bot_api.calls_of("sendMessage"))
+                delivered = Counter(str(c.params.get("chat_id")) for c in bot_api.calls[since.telegram_calls:]
+                                    if c.method == "sendMessage" and c.status == 200)
                 for conversation_id, n in sent_db.items():
                     got = delivered.get(str(chats.get(conversation_id)), 0)
                     if got != n:
-                        problems.append(f"telegram chat of conversation {conversation_id}: {n} replies sent, "
-                                        f"{got} delivered")
+                        (doubles if got > n else problems).append(
+                            f"telegram chat of conversation {conversation_id}: {n} replies sent, {got} delivered")
             if zalo is not None:
                 sent_db = session.scalar(select(func.count()).select_from(Message).where(
                     Message.direction == Direction.outbound, Message.channel == "zalo",
-                    Message.status == MessageStatus.sent)) or 0
-                got = len(zalo.delivered())
+                    Message.status == MessageStatus.sent, Message.id > since.message_id)) or 0
+                got = sum(1 for c in zalo.calls[since.zalo_calls:]
+                          if c.path == "/v3.0/oa/message/cs" and c.answer.get("error") == 0)
                 if got != sent_db:
-                    problems.append(f"zalo: {sent_db} replies sent, {got} delivered")
+                    (doubles if got > sent_db else problems).append(f"zalo: {sent_db} replies sent, {got} delivered")
     finally:
         database.dispose()
     return problems
