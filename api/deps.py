@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.config import ApiSettings
@@ -42,6 +42,8 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+#: A row id in a path: one the database can hold (SQLite's INTEGER is 64-bit; a larger one overflowed into a 500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def get_engine(services: ServicesDep) -> Engine:

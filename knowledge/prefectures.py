@@ -169,7 +169,7 @@ def find_in_text(text: str) -> str | None:
                     best = candidate
     if best is not None:
         return best[2]
-    words = _normalise(normal).split()
+    words = _normalise(_KANJI_RE.sub(" ", normal)).split()  # "Aichiの最低賃金": romaji ends where kana begins
     for size in (3, 2, 1):
         for i in range(len(words) - size + 1):
             name = table.get(_latin_key("".join(words[i : i + size])))

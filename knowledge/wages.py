@@ -42,7 +42,7 @@ _MULTIPLIERS = {
 }
 _CURRENCY_WORDS = ("円", "yen", "yên", "jpy", "¥", "￥", "en", "y")
 _AMOUNT_RE = re.compile(
-    r"^(?P<number>\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?)\s*(?P<mult>[^\d\s.,]+)?\s*(?P<rest>\d+)?$"
+    r"^(?P<number>\d+(?:[.,\s]\d{3})*(?:[.,]\d+)?)\s*(?P<mult>[^\d\s.,]+)?\s*(?:(?P<rest>\d+)(?P<sen>千)?)?$"
 )
 
 
@@ -75,7 +75,7 @@ def parse_amount(text: str) -> Decimal:
         raw = raw.replace(word, " ")
     raw = raw.strip()
     for word in ("円", "yên", "yen", "en"):
-        if raw.endswith(word):
+        if raw.endswith(word) and not (word == "en" and raw.endswith("sen")):  # "150sen" is 150 千
             raw = raw[: -len(word)].strip()
             break
     match = _AMOUNT_RE.match(raw)
@@ -92,10 +92,10 @@ def parse_amount(text: str) -> Decimal:
         if factor is None:
             raise AmountError(text)
         value *= factor
-        if rest:  # "15万5000", "15万5千" already stripped of 千 → only plain digits here
+        if rest:  # "15万5000", "15万5千"
             if factor != Decimal(10_000):
                 raise AmountError(text)
-            value += Decimal(rest)
+            value += Decimal(rest) * (Decimal(1_000) if match.group("sen") else 1)
     elif rest:
         raise AmountError(text)
     if value <= 0 or value >= MAX_PLAUSIBLE_YEN:
@@ -110,7 +110,7 @@ def parse_hours(text: str | int | float | Decimal) -> Decimal:
     if not match:
         raise AmountError(text)
     value = Decimal(match.group(1).replace(",", "."))
-    if value <= 0 or value > 744:  # more hours than a month has
+    if value < Decimal("0.01") or value > 744:  # under 0.01 h the pay per hour overflows; over 744 h is more than a month
         raise AmountError(text)
     return value
 
@@ -241,7 +241,8 @@ def evaluate(
     )
 
 
-_UNIT = r"(?:円|yen|yên|jpy|万円?|man|k|rb|ribu|nghìn|nghin|ngàn|ngan|libo|千)"
+_UNIT = (r"(?:円|万(?:\d+千?)?円?|千|(?:yen|yên|jpy|man|k|rb|ribu|nghìn|nghin|ngàn|ngan|libo|thousand|juta|triệu|trieu"
+         r"|vạn|van)(?![a-zà-ỹ]))")
 _CANDIDATE = re.compile(
     r"(?:[¥￥]\s?\d[\d.,]*(?:\s?" + _UNIT + r")?)|(?:\d[\d.,]*\s?" + _UNIT + r"(?:\s?(?:円|yen|yên))?)|(?:\d[\d.,]*)",
     re.IGNORECASE,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.accounts import schemas
 from api.accounts import service as accounts
-from api.deps import CurrentAdmin, SessionDep
+from api.deps import CurrentAdmin, RowId, SessionDep
 from bot.models import Account
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"])
@@ -37,7 +37,7 @@ def create_account(body: schemas.AccountCreate, admin: CurrentAdmin, session: Se
 
 
 @router.post("/{account_id}/deactivate", response_model=schemas.AccountRead)
-def deactivate(account_id: int, admin: CurrentAdmin, session: SessionDep) -> schemas.AccountRead:
+def deactivate(account_id: RowId, admin: CurrentAdmin, session: SessionDep) -> schemas.AccountRead:
     account = session.get(Account, account_id)
     if account is None:
         raise HTTPException(status_code=404, detail="no such account")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from api.admin import learning, service
 from api.admin.schemas import EntryAdminRead, EntryWrite, PublishBody, RevertBody, VersionRead, lang_or_404
-from api.deps import CurrentAdmin, ServicesDep, SessionDep
+from api.deps import CurrentAdmin, RowId, ServicesDep, SessionDep
 from knowledge import editing
 from knowledge import service as knowledge_service
 from knowledge.intents import LANGUAGES
@@ -195,7 +195,7 @@ def learning_queue(admin: CurrentAdmin, session: SessionDep, status: str = "new"
 
 
 @router.post("/learning/{miss_id}/label")
-def learning_label(miss_id: int, body: LabelBody, admin: CurrentAdmin, session: SessionDep) -> dict:
+def learning_label(miss_id: RowId, body: LabelBody, admin: CurrentAdmin, session: SessionDep) -> dict:
     try:
         row = service.label_miss(session=session, account=admin, miss_id=miss_id, intent=body.intent,
                                  text=body.text, entities=body.entities)
@@ -207,7 +207,7 @@ def learning_label(miss_id: int, body: LabelBody, admin: CurrentAdmin, session: 
 
 
 @router.post("/learning/{miss_id}/discard")
-def learning_discard(miss_id: int, admin: CurrentAdmin, session: SessionDep) -> dict:
+def learning_discard(miss_id: RowId, admin: CurrentAdmin, session: SessionDep) -> dict:
     try:
         row = service.discard_miss(session=session, account=admin, miss_id=miss_id)
     except LookupError as exc:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from api.accounts import service as accounts
-from api.deps import CurrentAccount, EngineDep, ServicesDep, SessionDep
+from api.deps import CurrentAccount, EngineDep, RowId, ServicesDep, SessionDep
 from api.handoff import schemas
 from api.handoff import service
 from bot import conversations, learning
@@ -210,7 +210,7 @@ def canned(public_id: str, account: CurrentAccount, session: SessionDep) -> dict
 
 
 @router.post("/api/handoffs/{public_id}/messages/{message_id}/missed", status_code=201)
-def mark_missed(public_id: str, message_id: int, account: CurrentAccount, session: SessionDep) -> dict:
+def mark_missed(public_id: str, message_id: RowId, account: CurrentAccount, session: SessionDep) -> dict:
     """The bot should have known this: a trainee message of this chat goes to the admins' learning queue."""
     handoff = _readable(session, public_id, account)
     message = session.get(Message, message_id)
