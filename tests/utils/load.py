@@ -351,13 +351,13 @@ class Load:
             self.report.steady = (began + ramp_s, min(finished))
         return self.report
 
-    async def settle(self, database_url: str, *, seconds: float = 60.0) -> dict:
+    async def settle(self, database_url: str, *, seconds: float = 60.0, since: int = 0) -> dict:
         """Wait until every message is processed and no handoff waits (volunteers keep working), let the volunteers
         finish the handoff in hand, then wait until nothing is left to send (twice in a row); then stop."""
         deadline = time.perf_counter() + seconds
         state: dict[str, int] = {}
         while time.perf_counter() < deadline:
-            state = await asyncio.to_thread(backlog, database_url)
+            state = await asyncio.to_thread(backlog, database_url, since)
             if not state["unprocessed"] and not state["waiting_handoffs"]:
                 break
             await asyncio.sleep(0.5)
@@ -366,12 +366,12 @@ class Load:
         quiet = 0
         while time.perf_counter() < deadline and quiet < 2:
             await asyncio.sleep(0.5)
-            state = await asyncio.to_thread(backlog, database_url)
+            state = await asyncio.to_thread(backlog, database_url, since)
             quiet = quiet + 1 if not any(state.values()) else 0
         return state
 
 
-def backlog(database_url: str) -> dict[str, int]:
+def backlog(database_url: str, since: int = 0) -> dict[str, int]:
     database = make_engine(database_url)
     try:
         with Session(database) as session:
@@ -379,8 +379,9 @@ def backlog(database_url: str) -> dict[str, int]:
                 return session.scalar(select(func.count()).select_from(Message).where(*where)) or 0
 
             return {
-                "unprocessed": count(Message.direction == Direction.inbound, Message.status == MessageStatus.received),
-                "unsent": count(Message.direction == Direction.outbound,
+                "unprocessed": count(Message.direction == Direction.inbound, Message.status == MessageStatus.received,
+                                     Message.id > since),
+                "unsent": count(Message.direction == Direction.outbound, Message.id > since,
                                 Message.status.in_([MessageStatus.pending, MessageStatus.failed])),
                 "waiting_handoffs": session.scalar(select(func.count()).select_from(Handoff)
                                                    .where(Handoff.status == "waiting")) or 0,
