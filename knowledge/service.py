@@ -158,7 +158,11 @@ def topic_contacts(*, session: Session, topic: str, lang: str) -> list[Contact]:
         query = select(Contact).where(
             Contact.key.in_(named) | ((Contact.kind == "embassy") & (Contact.nationality == nationality))
         )
-    found = list(session.scalars(query.order_by(Contact.id)))
+    return _in_topic_order(keys, list(session.scalars(query.order_by(Contact.id))), nationality)
+
+
+def _in_topic_order(keys: list[str], found: list[Contact], nationality: str | None) -> list[Contact]:
+    """The contacts `found` in the order of the topic's `keys`, "embassy" standing for the trainee's embassies."""
     by_key = {c.key: c for c in found}
     chosen: list[Contact] = []
     for key in keys:
@@ -211,14 +215,7 @@ class Snapshot:
         embassies = "embassy" in keys and nationality
         found = [c for c in self.contacts
                  if c.key in named or (embassies and c.kind == "embassy" and c.nationality == nationality)]
-        by_key = {c.key: c for c in found}
-        chosen: list[Contact] = []
-        for key in keys:
-            if key == "embassy":
-                chosen.extend(c for c in found if c.kind == "embassy" and c.nationality == nationality)
-            elif key in by_key:
-                chosen.append(by_key[key])
-        return list(dict.fromkeys(chosen))
+        return _in_topic_order(keys, found, nationality)
 
     def rate_on(self, prefecture: str, on: dt.date) -> wages.MinimumRate | None:
         """As `rate_on`."""
