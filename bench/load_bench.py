@@ -35,8 +35,7 @@ if str(ROOT) not in sys.path:
 
 from bench.e2e_bench import proc_stats, descendants, TICK  # noqa: E402
 from scripts.scale import Layout, free_port  # noqa: E402
-from tests.scale.test_scale import SECRET, TOKEN, VOLUNTEERS, _add_volunteers  # noqa: E402
-from tests.utils.load import Load, reconcile  # noqa: E402
+from tests.utils.load import SECRET, TOKEN, VOLUNTEERS, Load, add_volunteers, reconcile  # noqa: E402
 from tests.utils.telegram_api import FakeBotApi  # noqa: E402
 from tests.utils.zalo_api import ACCESS_TOKEN, APP_ID, APP_SECRET, OA_SECRET_KEY, REFRESH_TOKEN, ZaloCapture  # noqa: E402
 
@@ -89,7 +88,7 @@ def main() -> int:
         started = time.perf_counter()
         with layout:
             print(f"Layout up in {time.perf_counter() - started:.0f} s: nginx {layout.url}", flush=True)
-            _add_volunteers(layout.database_url)
+            add_volunteers(layout.database_url)
             groups = {
                 "app processes": [s.process.pid for s in layout.app_services],
                 "Rasa servers": [s.process.pid for s in layout.nlu_services],

@@ -20,15 +20,12 @@ import httpx
 import pytest
 
 from scripts.scale import Layout, free_port
-from tests.utils.load import Load, backlog, baseline, reconcile
+from tests.utils.load import SECRET, TOKEN, VOLUNTEERS, Load, add_volunteers, backlog, baseline, reconcile
 from tests.utils.telegram_api import FakeBotApi, visible_text
 from tests.utils.zalo_api import ACCESS_TOKEN, APP_ID, APP_SECRET, OA_SECRET_KEY, REFRESH_TOKEN, ZaloCapture
 
 pytestmark = [pytest.mark.scale, pytest.mark.nlu, pytest.mark.postgres]
 
-TOKEN = "123456:SCALE"
-SECRET = "scale-webhook-secret"
-VOLUNTEERS = [(f"vol{i}@example.org", f"load-test-password-{i}") for i in range(3)]
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +56,9 @@ def layout(tmp_path_factory, captures):
             "OUTBOX_BACKOFF_SECONDS": "0.5", "NLU_COOLDOWN_SECONDS": "2", "NLU_CHECK_SECONDS": "1",
         })
     layout.start()
-    _add_volunteers(layout.database_url)
+    add_volunteers(layout.database_url)
     yield layout
     layout.stop()
-
-
-def _add_volunteers(database_url: str) -> None:
-    from api.accounts import service as accounts
-    from knowledge.db import make_engine, make_session_factory, session_scope
-
-    database = make_engine(database_url)
-    try:
-        with session_scope(make_session_factory(database)) as session:
-            for email, password in VOLUNTEERS:
-                accounts.create(session=session, email=email, password=password, role="volunteer",
-                                languages=["vi", "id", "tl", "ja", "en"], name=email.split("@")[0], capacity=50)
-    finally:
-        database.dispose()
 
 
 def _run(layout: Layout, captures, *, trainees: int, messages: int, during=None, person_every: int = 8,

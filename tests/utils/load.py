@@ -41,6 +41,11 @@ from tests.utils.telegram_api import FakeBotApi
 from tests.utils.zalo_api import ZaloCapture, event, signed
 
 LANGS = ("vi", "id", "tl", "ja", "en")
+#: What the app processes of a load run are configured with (loopback Bot API token, webhook secret), and the
+#: volunteers' accounts (`add_volunteers`).
+TOKEN = "123456:SCALE"
+SECRET = "scale-webhook-secret"
+VOLUNTEERS = [(f"vol{i}@example.org", f"load-test-password-{i}") for i in range(3)]
 CHANNELS = ("web", "telegram", "zalo")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: What a volunteer writes back (any language would do: the trainee's is used).
@@ -369,6 +374,21 @@ class Load:
             state = await asyncio.to_thread(backlog, database_url, since)
             quiet = quiet + 1 if not any(state.values()) else 0
         return state
+
+
+def add_volunteers(database_url: str) -> None:
+    """The VOLUNTEERS' accounts (every language, room for many chats), made in the database directly."""
+    from api.accounts import service as accounts
+    from knowledge.db import make_engine, make_session_factory, session_scope
+
+    database = make_engine(database_url)
+    try:
+        with session_scope(make_session_factory(database)) as session:
+            for email, password in VOLUNTEERS:
+                accounts.create(session=session, email=email, password=password, role="volunteer",
+                                languages=["vi", "id", "tl", "ja", "en"], name=email.split("@")[0], capacity=50)
+    finally:
+        database.dispose()
 
 
 def backlog(database_url: str, since: int = 0) -> dict[str, int]:
