@@ -38,6 +38,25 @@ class BotSettings(BaseSettings):
     #: The public address of the inbox, for links in those notifications (e.g. https://help.example.org).
     inbox_public_url: str | None = None
 
+    #: Rate limits (bot/ratelimit.py), counted in the database so they hold across processes. A trainee's messages
+    #: per conversation: 10 in a 30-second window. A frightened person on a phone writes in bursts of short lines
+    #: (3-6 lines in ten seconds, then waits for the answers) and taps buttons; 10 lets a whole burst and a few taps
+    #: through, and is above what anyone keeps up for half a minute (a line every 3 s). Beyond it messages wait for
+    #: the window's end (one notice); beyond `rate_flood_factor` times it (30 in 30 s: a line a second, a script)
+    #: they are kept but never answered. Danger words are never held. The web chat also counts per client address
+    #: (a browser mints identities by dropping its cookie), and only holds beyond it, never floods: a dormitory, a
+    #: support office or a mobile carrier's shared address (carrier-grade NAT) may carry many trainees; 600 per
+    #: window (20 a second) lets them through. 0 turns the address limits off.
+    rate_window_seconds: float = Field(default=30.0, gt=0, le=3600)
+    rate_messages: int = Field(default=10, ge=1, le=10_000)
+    rate_flood_factor: float = Field(default=3.0, ge=1, le=1000)
+    rate_web_address_messages: int = Field(default=600, ge=0, le=100_000)
+    #: New handoffs a trainee may ask for (an emergency is never refused): 3 a day per conversation (re-asking
+    #: after each close), and on the web chat 10 an hour per client address (a support office or a dormitory may
+    #: share one; a script minting identities would fill the volunteers' queue).
+    rate_handoffs_per_day: int = Field(default=3, ge=1, le=1000)
+    rate_web_address_handoffs_per_hour: int = Field(default=10, ge=0, le=10_000)
+
     #: Retention (bot/retention.py): messages older than this many days are deleted, and a conversation left
     #: without messages, unless it has an open handoff; the job runs this often (in one process at a time),
     #: deleting at most `retention_batch` rows per transaction.

@@ -19,7 +19,8 @@ from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import safety
+from bot import ratelimit, safety
+from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.models import (
     Conversation, ConversationStatus, Direction, Handoff, HandoffEvent, HandoffReason, HandoffStatus, Message, MessageStatus,
     MissedMessage, Priority,
@@ -40,6 +41,8 @@ class Stored:
     message_id: int
     duplicate: bool
     urgent: bool
+    #: Held by the rate limits (bot/ratelimit.py): the engine still asks the NLU whether it is an emergency.
+    held: bool = False
 
 
 def delivery_key(channel_message_id: str | None) -> str | None:
@@ -79,12 +82,14 @@ def find_delivery(*, session: Session, channel: str, channel_message_id: str | N
     return session.scalar(select(Message).where(Message.channel == channel, Message.channel_message_id == key))
 
 
-def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta) -> Stored:
+def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta,
+                  limiter: ratelimit.Limiter | None = None) -> Stored:
     """Store (and commit) one inbound message before anything else happens to it.
 
     A delivery already stored is a duplicate, whatever its state (a redelivery while the first is still
     being processed is not a second turn). `grace`: how long the worker leaves a fresh message to the
-    process that stored it before picking it up itself.
+    process that stored it before picking it up itself. `limiter`: the rate limits (bot/ratelimit.py) that may
+    hold the message (stored `held`, answered after its window) or leave it unanswered (`flooded`).
     """
     # One query for the trainee's conversation and this delivery in it. A first message creates the conversation
     # (no delivery can be in it yet); a delivery stored under another conversation, or raced in by another process,
@@ -111,6 +116,17 @@ def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta) ->
         next_attempt_at=utcnow() + grace,
     )
     session.add(message)
+    if limiter is not None:  # rate limits: counted here, in the storing transaction (bot/ratelimit.py)
+        verdict = limiter.inbound(session=session, conversation_id=conversation.id, urgent=urgent,
+                                  button=inbound.kind == Kind.button)
+        message.status, message.next_attempt_at = verdict.status, verdict.due_at or message.next_attempt_at
+        if verdict.status == ratelimit.FLOODED:
+            message.next_attempt_at = None
+        if verdict.notify:
+            session.flush()
+            lang = conversation.lang or normalise_language(inbound.lang) or normalise_language(inbound.client_language)
+            record_replies(session=session, conversation=conversation, reply_to=message,
+                           replies=[ratelimit.slow_down(lang or DEFAULT_LANGUAGE)])
     try:
         session.commit()
     except IntegrityError:  # the same delivery raced in through another process
@@ -119,7 +135,7 @@ def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta) ->
         if existing is None:
             raise
         return Stored(existing.conversation_id, existing.id, True, existing.urgent)
-    return Stored(conversation.id, message.id, False, urgent)
+    return Stored(conversation.id, message.id, False, urgent, held=message.status == ratelimit.HELD)
 
 
 _CONVERSATION_AND_DELIVERY = (

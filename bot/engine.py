@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import conversations, decisions, handoffs, learning, messages, replies, safety
+from bot import conversations, decisions, handoffs, learning, messages, payslip_check, ratelimit, replies, safety
 from bot.config import BotSettings
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
 from bot.models import (
@@ -165,6 +165,10 @@ def handoff(turn: Turn) -> None:
     reason = HandoffReason.misses if (turn.conv.misses or 0) >= 2 else HandoffReason.asked
     turn.clear_slots()
     turn.intent = turn.intent or "talk_to_human"
+    if turn.handoff is None and not ratelimit.handoff_allowed(session=turn.session, conversation_id=turn.conv.id,
+                                                              settings=turn.settings):
+        turn.say(ratelimit.handoff_refused(turn.session, turn.lang, turn.now))  # asked too often: the numbers instead
+        return
     turn.handoff = handoffs.open_or_raise(session=turn.session, conversation=turn.conv, priority=Priority.medium,
                                           reason=reason)
     turn.say(replies.handoff_started(turn.session, turn.lang, turn.now))
@@ -226,7 +230,7 @@ def forget(turn: Turn) -> None:
 
 
 def continue_topic(turn: Turn, topic: str | None) -> None:
-    (wage_check if topic == "wage_check" else minimum_wage)(turn)
+    {"wage_check": wage_check, payslip_check.TOPIC: payslip_check.ask_next}.get(topic or "", minimum_wage)(turn)
 
 
 # -------------------------------------------------------------------------------- intents
@@ -290,6 +294,7 @@ COMMANDS: dict[str, Handler] = {
     "/human": handoff,
     "/forget": _command_forget,
     "/bot": back_to_bot,
+    "/payslip": payslip_check.start,
 }
 
 
@@ -363,6 +368,7 @@ BUTTONS: dict[str, Callable[[Turn, str], None]] = {
     "forget": _button_forget,
     "bot": lambda turn, _arg: back_to_bot(turn),
     "rate": _button_rate,
+    "payslip": payslip_check.button,
 }
 
 
@@ -412,6 +418,8 @@ def answer_pending(turn: Turn) -> bool:
             return True
         return _not_an_answer(turn, other_intent,
                               Reply(turn.t(messages.ASK_PERIOD), replies.period_buttons(turn.lang)))
+    if slot.startswith(payslip_check.PREFIX):  # an item of the payslip check
+        return payslip_check.answer(turn, other_intent)
     if slot == "hours":  # after a verdict that assumed the legal maximum of hours
         hours = wages.find_hours(text)
         if hours is None:
@@ -602,7 +610,8 @@ class Engine:
     async def receive(self, inbound: Inbound) -> conversations.Stored:
         """Store (commit) one inbound message; raises when it could not be stored (the channel redelivers)."""
         grace = dt.timedelta(seconds=self.settings.worker_grace_seconds)
-        return await asyncio.to_thread(self._in_session, conversations.store_inbound, inbound=inbound, grace=grace)
+        return await asyncio.to_thread(self._in_session, conversations.store_inbound, inbound=inbound, grace=grace,
+                                       limiter=ratelimit.Limiter(self.settings))
 
     def _in_session(self, function, **kwargs):
         """Run a storage function in its own session and commit what it changed."""
@@ -625,6 +634,8 @@ class Engine:
             take = inbound.channel not in self.senders and replied_inline
             replayed = await asyncio.to_thread(self._replies_to, stored.message_id, stored.conversation_id, take)
             return Outcome(replies=replayed, lang=lang, duplicate=True, conversation_id=stored.conversation_id)
+        if stored.held:  # rate-limited: still answered at once if the NLU reads an emergency
+            await self._release_if_emergency(stored, inbound)
         # When this message's turn is the drain's last (the usual case), the turn's own session reads the outcome.
         self._outcome_wanted[stored.message_id] = (lang, replied_inline)
         try:
@@ -633,6 +644,17 @@ class Engine:
             self._outcome_wanted.pop(stored.message_id, None)
         outcome = self._outcomes.pop(stored.message_id, None)
         return outcome or await asyncio.to_thread(self._outcome, stored, lang, replied_inline)
+
+    async def _release_if_emergency(self, stored: conversations.Stored, inbound: Inbound) -> None:
+        """A message held by the rate limits waits for its window, unless the NLU reads an emergency in it."""
+        if not needs_nlu(inbound, stored.urgent):
+            return
+        try:
+            parse = await self.nlu.parse(inbound.text)
+        except NluUnavailable:  # the NLU down: the danger words were already checked when it was stored
+            return
+        if safety.is_emergency(text=inbound.text, parse=parse, floor=self.settings.nlu_emergency_floor):
+            await asyncio.to_thread(self._in_session, ratelimit.release_urgent, message_id=stored.message_id)
 
     async def drain(self, conversation_id: int, *, wait: float = 0.0, owner: str | None = None) -> bool:
         """Process the conversation's waiting messages in order and send their replies, under its lease.
@@ -912,6 +934,7 @@ class Engine:
     async def run_due(self, *, limit: int = 20) -> int:
         """One worker tick: claim conversations with due work (urgent first) and drain each. Returns how many."""
         owner = secrets.token_hex(8)
+        await asyncio.to_thread(self._in_session, ratelimit.tick)  # rate limits: held messages now due, old buckets
         silent = await asyncio.to_thread(self._in_session, handoffs.requeue_silent,
                                          silence=dt.timedelta(minutes=self.settings.handoff_silence_minutes))
         for conversation_id in silent:
@@ -968,7 +991,8 @@ class Engine:
                     replied_inline: bool) -> Outcome:
         """`_outcome` of a message and conversation already loaded in `session` (commits)."""
         lang = conv.lang or lang
-        if message.status != MessageStatus.processed:  # failed (will be retried) or another holder has it
+        if message.status not in (MessageStatus.processed, ratelimit.HELD, ratelimit.FLOODED):  # failed, or another
+            # holder has it (a rate-limited message has whatever the limiter recorded for it: the notice or nothing)
             return Outcome(replies=[replies.error(lang)], lang=lang, conversation_id=conv.id)
         if conv.channel in self.senders or not replied_inline:
             rows = conversations.replies_to(session=session, message_id=message.id)

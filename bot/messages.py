@@ -138,8 +138,20 @@ BACK_TO_BOT = _("The volunteer has ended the chat. I (the bot) will answer your 
 RATE_QUESTION = _("How much did the volunteer help you? 1 = not at all, 5 = very much.")
 RATE_THANKS = _("Thank you for your answer.")
 BUTTON_BACK_TO_BOT = _("Back to the bot")
+#: Said instead of opening another handoff when the trainee (or their address) asked too often; the numbers follow.
+HANDOFF_LIMIT = _(
+    "The volunteers already have your request, so I cannot open a new one right now. To talk to someone now, "
+    "call one of the numbers below. In danger, call 110 (police) or 119 (ambulance)."
+)
 WEEKDAYS = (
     _("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday"),
+)
+
+# Rate limits (bot/ratelimit.py)
+#: Once per window to a trainee who writes faster than the limit: their messages are answered after it.
+SLOW_DOWN = _(
+    "You are sending messages very fast. I will read them in a moment and answer. "
+    "In danger, call 110 (police) or 119 (ambulance) now."
 )
 
 # Emergency
@@ -163,3 +175,82 @@ LAST_CHECKED = _("Last checked: {date}")
 FREE_CALL = _("free call")
 #: After a number that answers in English, shown to a trainee of another language when theirs has no line.
 ENGLISH_LINE = _("English line")
+
+# Payslip check (bot/payslip_check.py)
+PAYSLIP_TITLE = _("Payslip check")
+BUTTON_PAYSLIP = _("Check my payslip")
+PAYSLIP_START = _(
+    "Let's check your payslip (給与明細) line by line. Send a photo of it, or answer my questions one at a time. "
+    "Press \"None\" if a line is not on your payslip, \"Skip\" if you don't know."
+)
+PAYSLIP_ASK_PREFECTURE = _("In which prefecture is your workplace?")
+PAYSLIP_ASK_AMOUNT = _("{item} ({label}): how much is it on your payslip?")
+PAYSLIP_ASK_HOURS = _("{item} ({label}): how many hours are on your payslip?")
+PAYSLIP_I_READ = _("On your photo I read: {value}.")
+PAYSLIP_BAD_NUMBER = _("I did not understand the number. Write only the number, for example 180000, or press Skip.")
+PAYSLIP_READ = _(
+    "I read this on your payslip:\n{lines}\n\nIs it right? Press \"Correct\", or \"Fix\" to go through it line by line."
+)
+PAYSLIP_UNREADABLE = _("I could not read your photo. Let's do the check with questions instead.")
+PAYSLIP_NOT_A_PAYSLIP = _(
+    "I can read a photo or a PDF of a payslip (JPEG, PNG or PDF, up to 10 MB). This file I cannot read."
+)
+PAYSLIP_NO_RATE = _("I don't have the minimum wage of that prefecture for today. A volunteer can help: /human")
+PAYSLIP_HOURS = _("{hours} h")
+PAYSLIP_LIKELY = _("(probably)")
+PAYSLIP_UNSURE = _("(not sure: ask a person)")
+PAYSLIP_V_BASE_BELOW = _(
+    "❌ Base pay: about {hourly} an hour for {hours} hours. The minimum wage in {prefecture} is {minimum}. "
+    "Short by about {shortfall} a month."
+)
+PAYSLIP_V_BASE_OK = _("✅ Base pay: about {hourly} an hour, not below the minimum wage in {prefecture} ({minimum}).")
+PAYSLIP_V_PREMIUM_SHORT = _(
+    "❌ {item}: for {hours} hours the law requires at least {expected}; you got {found}. Short by {shortfall}."
+)
+PAYSLIP_V_PREMIUM_OK = _("✅ {item}: {found} for {hours} hours includes the legal premium.")
+PAYSLIP_V_NEVER = _("❌ {item}: {found}. This deduction is not allowed; you can ask for it back.")
+PAYSLIP_V_ACTUAL_COST = _(
+    "⚠️ {item}: {found}. Allowed only at the real cost and with a written agreement: ask for the breakdown."
+)
+PAYSLIP_V_AGREEMENT = _(
+    "⚠️ {item}: {found}. Allowed only with a written labour-management agreement: ask to see it."
+)
+PAYSLIP_V_DEDUCTION_OK = _("✅ {item}: {found}.")
+PAYSLIP_V_CANNOT = _("❓ {item}: I cannot judge this line.")
+PAYSLIP_V_TOTALS = _("❓ The totals on the payslip do not add up: maybe a number was read wrong.")
+PAYSLIP_V_STATUTORY = _("✅ Taxes and social insurance: {found}. The law requires these deductions.")
+PAYSLIP_V_STATUTORY_UNSURE = _(
+    "❓ Taxes and social insurance: {found}. That is a lot for one month: ask a person to check it."
+)
+PAYSLIP_OWED = _("In total you may be owed about {owed} a month.")
+PAYSLIP_NOTHING_OWED = _("I found nothing owed in these lines.")
+PAYSLIP_ASK_PERSON = _("Some lines need a person. A volunteer can look at your numbers: press \"Talk to a person\".")
+BUTTON_NONE = _("None")
+BUTTON_SKIP = _("Skip")
+BUTTON_KEEP = _("Keep it")
+BUTTON_CORRECT = _("Correct")
+BUTTON_FIX = _("Fix")
+ITEM_DAYS_WORKED = _("Days worked")
+ITEM_HOURS_WORKED = _("Hours worked")
+ITEM_OVERTIME_HOURS = _("Overtime hours")
+ITEM_NIGHT_HOURS = _("Night hours")
+ITEM_HOLIDAY_HOURS = _("Holiday hours")
+ITEM_BASE_PAY = _("Base pay")
+ITEM_OVERTIME_PAY = _("Overtime pay")
+ITEM_NIGHT_PAY = _("Night pay")
+ITEM_HOLIDAY_PAY = _("Holiday pay")
+ITEM_ALLOWANCES = _("Allowances")
+ITEM_HEALTH_INSURANCE = _("Health insurance")
+ITEM_PENSION = _("Pension")
+ITEM_EMPLOYMENT_INSURANCE = _("Employment insurance")
+ITEM_INCOME_TAX = _("Income tax")
+ITEM_RESIDENT_TAX = _("Resident tax")
+ITEM_DORM = _("Dormitory fee")
+ITEM_UTILITIES = _("Water and electricity")
+ITEM_MANAGEMENT_FEE = _("Management fee")
+ITEM_SAVINGS = _("Savings")
+ITEM_FINE = _("Fine or penalty")
+ITEM_OTHER_DEDUCTIONS = _("Other deductions")
+ITEM_GROSS_PAY = _("Total pay")
+ITEM_TOTAL_DEDUCTIONS = _("Total deductions")
+ITEM_NET_PAY = _("Net pay")

@@ -68,7 +68,10 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=20, max_overflow=10, hide_parameters=True)
+    # No pre-ping: it is a round trip per checkout (several per turn). A connection PostgreSQL dropped fails its
+    # statement once (the request gets a 503, the channel redelivers), and SQLAlchemy then invalidates the whole
+    # pool, so the next checkout reconnects by itself.
+    return create_engine(database_url, pool_size=20, max_overflow=10, hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -73,10 +73,16 @@ def authenticate(*, session: Session, email: str, password: str, client: str) ->
     keys = [f"email:{email}", f"client:{client}"]
     since = utcnow() - FAILURE_WINDOW
     session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < since))
+    # The attempt is counted (committed) before the password is checked, then the count includes it and every
+    # attempt any process committed before: of concurrent guesses (several processes, several threads) at most
+    # MAX_FAILURES get a password check. Counted first and checked after, they would all see the old count.
+    attempts = [LoginAttempt(key=key) for key in keys]
+    session.add_all(attempts)
+    session.commit()
     for key in keys:
         failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key)) or 0
-        if failures >= MAX_FAILURES * (4 if key.startswith("client:") else 1):
-            session.commit()
+        if failures > MAX_FAILURES * (4 if key.startswith("client:") else 1):
+            _forget_attempts(session, attempts)  # a refused attempt is not a failure: the wait doesn't grow
             logger.warning("sign-in refused (too many failures) for %s from %s", pseudonym(email, "e"),
                            pseudonym(client, "ip"))
             raise TooManyAttempts()
@@ -86,13 +92,18 @@ def authenticate(*, session: Session, email: str, password: str, client: str) ->
         ok = account is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok:
-        session.add_all([LoginAttempt(key=key) for key in keys])
+    if not ok:  # the attempts stay: failures
         session.commit()
         logger.info("sign-in failed for %s from %s", pseudonym(email, "e"), pseudonym(client, "ip"))
         return None
-    session.commit()
+    _forget_attempts(session, attempts)
     return account
+
+
+def _forget_attempts(session: Session, attempts: list[LoginAttempt]) -> None:
+    """Take back attempts counted in advance (a success, or a refusal). Commits."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.id.in_([a.id for a in attempts])))
+    session.commit()
 
 
 @dataclass(frozen=True)

@@ -12,24 +12,29 @@ from pathlib import Path
 
 import asyncio
 import json
+import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field
 
+from sqlalchemy.exc import DBAPIError
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import EngineDep, ServicesDep
-from bot import conversations
+from bot import conversations, ratelimit
 from bot.schemas import Inbound, Kind
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["web chat"])
 PAGE = Path(__file__).resolve().parent.parent / "static" / "chat.html"
 COOKIE = "trainee_chat"
 COOKIE_MAX_AGE = 180 * 24 * 3600
 #: How often an open page's stream looks for replies to push.
 PUSH_POLL_SECONDS = 0.5
+#: After a database error, the event stream waits this long before it looks again (it stays open).
+PUSH_RETRY_SECONDS = 1.0
 
 
 class WebMessage(BaseModel):
@@ -95,7 +100,12 @@ async def post_message(body: WebMessage, request: Request, response: Response, e
     else:
         inbound = Inbound(channel="web", user_id=user_id, kind=Kind.text, text=body.text or "",
                           lang=body.lang, message_id=message_id)
-    outcome = await engine.handle(inbound, replied_inline=True)
+    # Rate limits count per client address too (a browser mints identities by dropping its cookie): bot/ratelimit.py
+    address = ratelimit.client_address.set(request.client.host if request.client else None)
+    try:
+        outcome = await engine.handle(inbound, replied_inline=True)
+    finally:
+        ratelimit.client_address.reset(address)
     return WebResponse(
         replies=[
             WebReply(text=r.text, title=r.title, buttons=[WebButton(label=b.label, payload=b.payload) for b in r.buttons])
@@ -140,7 +150,12 @@ async def events(request: Request, services: ServicesDep):
 
     async def stream():
         while True:
-            replies = await asyncio.to_thread(take)
+            try:
+                replies = await asyncio.to_thread(take)
+            except DBAPIError as exc:  # the database restarting: the page stays open, what waits is taken later
+                logger.warning("web chat events: the database is unavailable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(PUSH_RETRY_SECONDS)
+                continue
             if replies:
                 yield {"event": "replies", "data": json.dumps({"replies": replies})}
             await asyncio.sleep(PUSH_POLL_SECONDS)

@@ -399,8 +399,8 @@ def backlog(database_url: str, since: int = 0) -> dict[str, int]:
                 return session.scalar(select(func.count()).select_from(Message).where(*where)) or 0
 
             return {
-                "unprocessed": count(Message.direction == Direction.inbound, Message.status == MessageStatus.received,
-                                     Message.id > since),
+                "unprocessed": count(Message.direction == Direction.inbound,
+                                     Message.status.in_([MessageStatus.received, "held"]), Message.id > since),
                 "unsent": count(Message.direction == Direction.outbound, Message.id > since,
                                 Message.status.in_([MessageStatus.pending, MessageStatus.failed])),
                 "waiting_handoffs": session.scalar(select(func.count()).select_from(Handoff)
@@ -458,7 +458,8 @@ def reconcile(database_url: str, report: Report, *, bot_api: FakeBotApi | None =
                 problems.append(f"{len(missing)} accepted deliveries not stored, e.g. {[d.key for d in missing[:3]]}")
             unprocessed = [row.id for row in inbound if row.status != MessageStatus.processed]
             if unprocessed:
-                problems.append(f"{len(unprocessed)} inbound messages not processed ({Counter(r.status for r in inbound if r.status != MessageStatus.processed)})")
+                problems.append(f"{len(unprocessed)} inbound messages not processed "
+                                f"({Counter((r.channel, r.status) for r in inbound if r.status != MessageStatus.processed)})")
             outbound = list(session.execute(
                 select(Message.id, Message.channel, Message.conversation_id, Message.reply_to_id, Message.status,
                        Message.volunteer_id).where(Message.direction == Direction.outbound,
