@@ -12,6 +12,8 @@ from pydantic import BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1_000_000
+#: Paths that take a larger body: the web chat's payslip upload (a 10 MB photo or PDF, and its multipart framing).
+LARGER_BODIES = {"/channels/web/uploads": 10 * 1024 * 1024 + 64 * 1024}
 
 
 def _drop_nul(value: Any) -> Any:
@@ -38,9 +40,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = LARGER_BODIES.get(scope.get("path", ""), self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(send, self.limit)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
             return
         chunks, size = [], 0
         while True:
@@ -49,8 +52,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await _too_large(send, self.limit)
+            if size > limit:
+                await _too_large(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

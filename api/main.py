@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -243,9 +244,10 @@ def create_app(
         telegram.mount(app, services)
     if bot_settings.zalo_enabled:  # Zalo OA webhook channel (api/channels/zalo.py)
         from api.channels.zalo import router as zalo_router
-        from bot.channels.zalo import ZaloClient, ZaloSender
+        from bot.channels.zalo import ZaloClient, ZaloSender, fetch_file
 
         services.zalo = ZaloClient(bot_settings, session_factory=session_factory)
         bot_engine.add_sender(ZaloSender(services.zalo))
+        bot_engine.fetchers["zalo"] = functools.partial(fetch_file, services.zalo.http)
         app.include_router(zalo_router)
     return app

@@ -102,7 +102,8 @@ def store_inbound(*, session: Session, inbound: Inbound, grace: dt.timedelta,
         return Stored(existing.conversation_id, existing.id, True, existing.urgent)
     text = inbound.text if inbound.kind == Kind.text else inbound.payload
     urgent = inbound.kind == Kind.text and safety.danger_words(inbound.text)
-    meta = {k: v for k, v in (("client_language", inbound.client_language), ("lang", inbound.lang)) if v}
+    meta = {k: v for k, v in (("client_language", inbound.client_language), ("lang", inbound.lang),
+                              ("attachment", inbound.attachment)) if v}
     message = Message(
         conversation_id=conversation.id,
         channel=inbound.channel,
@@ -168,6 +169,7 @@ def inbound_of(message: Message, conversation: Conversation) -> Inbound:
         message_id=message.channel_message_id,
         client_language=meta.get("client_language"),
         lang=meta.get("lang"),
+        attachment=meta.get("attachment"),
     )
 
 

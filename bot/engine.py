@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -95,6 +95,10 @@ class Turn:
     missed: str | None = None
     #: The prefecture the trainee named in this message (kept on the message for the anonymous statistics).
     prefecture: str | None = None
+    #: A photo or file read as a payslip (item key → number), {} when nothing could be read, None: no attachment.
+    reading: dict | None = None
+    #: The attachment is not a file the payslip check can read (type, size).
+    unreadable_file: bool = False
 
     @property
     def text(self) -> str:
@@ -502,6 +506,7 @@ ROUTES: tuple[Route, ...] = (
     Route("follow", lambda turn: turn.inbound.kind == Kind.follow, greet),
     Route("unfollow", lambda turn: turn.inbound.kind == Kind.unfollow, lambda turn: None),
     Route("button", lambda turn: turn.inbound.kind == Kind.button, run_button),
+    Route("payslip photo", lambda turn: turn.reading is not None or turn.unreadable_file, payslip_check.photo),
     Route("not text", lambda turn: not _is_text(turn),
           lambda turn: turn.say(Reply(turn.t(messages.NON_TEXT), replies.menu_buttons(turn.lang)))),
     Route("command", _is_command, run_command),
@@ -596,12 +601,20 @@ class Engine:
         self.today = today
         self.now = now
         self.senders: dict[str, Sender] = {}
+        #: Per channel: how to fetch an attachment's bytes and content type by its reference (Telegram's getFile,
+        #: Zalo's image URL; the web chat's uploads are handed over in memory, `uploads`).
+        self.fetchers: dict[str, Callable[[str], Awaitable[tuple[bytes, str | None]]]] = {"web": self._take_upload}
+        #: Web chat uploads waiting for their turn in this process (the request that brought one drains it).
+        self.uploads: dict[str, tuple[bytes, str | None]] = {}
         #: Replies after /forget waiting for the inline caller (nothing is stored for a forgotten trainee).
         self._forgotten: dict[int, list[Reply]] = {}
         #: `handle` waiting inline for a message (its language and `replied_inline`), and the outcome read for it by
         #: the turn that ended the drain.
         self._outcome_wanted: dict[int, tuple[str, bool]] = {}
         self._outcomes: dict[int, Outcome] = {}
+
+    async def _take_upload(self, key: str) -> tuple[bytes, str | None]:
+        return self.uploads.pop(key)
 
     def add_sender(self, sender: Sender) -> None:
         self.senders[sender.channel] = sender
@@ -748,10 +761,34 @@ class Engine:
         message = conversations.next_received(session=session, conversation_id=conversation_id)
         return message is not None and message.attempts == 0
 
+    async def _read_attachment(self, inbound: Inbound) -> tuple[dict | None, bool]:
+        """A photo or file read as a payslip, in memory: (item key → number, or {} when nothing was read; whether
+        the file is of a kind that cannot be read). (None, False) when there is nothing to read."""
+        fetch = self.fetchers.get(inbound.channel)
+        if inbound.kind not in (Kind.photo, Kind.file) or not inbound.attachment or fetch is None:
+            return None, False
+        try:
+            data, content_type = await fetch(inbound.attachment)
+        except Exception as exc:  # gone (an upload of a process that restarted), or the channel refused
+            logger.warning("an attachment could not be fetched: %s", type(exc).__name__)
+            return {}, False
+        from knowledge import payslip_ocr  # the OCR engine loads only when a photo comes
+        try:
+            reading = await asyncio.to_thread(payslip_ocr.read_payslip, data, content_type)
+        except payslip_ocr.UnreadableFile:
+            return None, True
+        except Exception:
+            logger.exception("reading a payslip failed")
+            return {}, False
+        finally:
+            del data  # processed in memory: nothing of the photo is kept
+        return payslip_ocr.numbers_of(reading), False
+
     async def _process(self, message_id: int, item: _Loaded, owner: str, taken_at: float) -> _Done:
         """One turn: danger words answer at once; anything else asks the NLU (outside any transaction).
         Returns whether it was processed, the alerts for the volunteers' group, and what comes next."""
         parse, down = None, False
+        reading, unreadable_file = await self._read_attachment(item.inbound)
         if needs_nlu(item.inbound, item.urgent):
             try:
                 parse = await self.nlu.parse(item.inbound.text)
@@ -759,7 +796,8 @@ class Engine:
                 logger.error("NLU unavailable for conversation %s", item.conversation_id)
                 down = True
         try:
-            done = await asyncio.to_thread(self._run_turn, message_id, item, parse, down, owner, taken_at)
+            done = await asyncio.to_thread(self._run_turn, message_id, item, parse, down, owner, taken_at,
+                                           reading, unreadable_file)
         except Exception as exc:
             logger.exception("processing message %s failed", message_id)
             await asyncio.to_thread(self._failed, message_id, f"{type(exc).__name__}: {exc}")
@@ -797,13 +835,16 @@ class Engine:
                 logger.warning("the reply after /forget could not be sent: %s", exc)
 
     def _run_turn(self, message_id: int, item: _Loaded, parse: Parse | None, down: bool, owner: str,
-                  taken_at: float) -> _Done:
+                  taken_at: float, reading: dict | None = None, unreadable_file: bool = False) -> _Done:
         """Decide and store the turn in one transaction, which also reads what comes next (see `drain`).
         Its `goodbye`: the replies when the trainee's data was just deleted (they are sent, but not stored)."""
         with self.session_factory() as session:
             message, conv = conversations.message_with_conversation(session=session, message_id=message_id)
             inbound = self._numbered_choice(session, conv, message, item.inbound)
-            turn = Turn(session=session, conv=conv, inbound=inbound, parse=parse, nlu_down=down,
+            if message.meta and "attachment" in message.meta:  # read (or not): the reference goes
+                message.meta = {k: v for k, v in message.meta.items() if k != "attachment"} or None
+            turn = Turn(session=session, conv=conv, inbound=inbound, parse=parse, nlu_down=down, reading=reading,
+                        unreadable_file=unreadable_file,
                         settings=self.settings, today=self.today(), now=self.now(), urgent=message.urgent,
                         intent=parse.intent if parse else None, confidence=parse.confidence if parse else None)
             choice = decisions.choose_language(inbound, current=conv.lang, chosen=conv.lang_chosen,

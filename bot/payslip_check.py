@@ -344,3 +344,19 @@ def _line(line: verdicts.Line, lang: str, prefecture: str, minimum: Decimal) -> 
                      hours=number(line.hours or Decimal(0), lang))
         return t(lang, messages.PAYSLIP_V_DEDUCTION_OK, item=item, found=found)
     return None
+
+
+def photo(turn: Turn) -> None:
+    """A photo or file: a payslip read (show it to confirm), a payslip that could not be read (the questions), or a
+    file of a kind we cannot read."""
+    if turn.unreadable_file:
+        turn.say(Reply(turn.t(messages.PAYSLIP_NOT_A_PAYSLIP),
+                       (Button(turn.t(messages.BUTTON_PAYSLIP), PREFIX + "start"),)))
+        return
+    if turn.reading and len(turn.reading) >= 2:  # one number alone is not a payslip
+        show_reading(turn, turn.reading)
+    elif turn.conv.pending_topic == TOPIC:  # in the middle of the check: the same by questions
+        unreadable(turn)
+    else:  # some other photo: what it can do
+        turn.say(Reply(turn.t(messages.NON_TEXT), replies.menu_buttons(turn.lang)
+                       + (Button(turn.t(messages.BUTTON_PAYSLIP), PREFIX + "start"),)))

@@ -38,6 +38,9 @@ class Inbound:
     client_language: str | None = None  # e.g. Telegram's language_code
     lang: str | None = None  # an explicit language choice sent with the message (web chat)
     sent_at: dt.datetime | None = None
+    #: A photo or file to read (the payslip check): a channel's reference to fetch it by (Telegram's file_id,
+    #: Zalo's image URL, a web upload's key). Kept on the stored message only until its turn has read it.
+    attachment: str | None = None
 
     def __post_init__(self) -> None:
         # PostgreSQL text cannot hold NUL, nor any UTF-8 codec a lone surrogate (JSON's "\ud800"): a message with one

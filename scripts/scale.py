@@ -273,6 +273,12 @@ http {{
             proxy_cache off;
             proxy_read_timeout 1h;
         }}
+        # The web chat's payslip upload: a photo or PDF of up to 10 MB (api/limits.py LARGER_BODIES).
+        location = /channels/web/uploads {{
+            proxy_pass http://trainee_rights_app;{proxy}
+            client_max_body_size 11m;
+            proxy_read_timeout 60s;
+        }}
         location / {{
             proxy_pass http://trainee_rights_app;{proxy}
             proxy_read_timeout 60s;

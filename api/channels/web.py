@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,6 +106,44 @@ async def post_message(body: WebMessage, request: Request, response: Response, e
         outcome = await engine.handle(inbound, replied_inline=True)
     finally:
         ratelimit.client_address.reset(address)
+    return WebResponse(
+        replies=[
+            WebReply(text=r.text, title=r.title, buttons=[WebButton(label=b.label, payload=b.payload) for b in r.buttons])
+            for r in outcome.replies
+        ],
+        meta=WebMeta(lang=outcome.lang, intent=outcome.intent, confidence=outcome.confidence,
+                     handoff_id=outcome.handoff_id, duplicate=outcome.duplicate),
+    )
+
+
+#: The largest upload read (a phone photo of a payslip is 1–5 MB; a PDF less).
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@router.post("/channels/web/uploads", response_model=WebResponse)
+async def post_upload(request: Request, response: Response, engine: EngineDep, services: ServicesDep,
+                      file: UploadFile = File(...)) -> WebResponse:
+    """A photo or PDF of a payslip from the web chat page (multipart field `file`), read in memory and never
+    stored; the replies come back as for a message (what was read, to confirm)."""
+    user_id = web_user(request, response, services)
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(status_code=413, detail="the file is larger than 10 MB")
+    key = secrets.token_urlsafe(12)
+    kind = Kind.file if (file.content_type or "").endswith("pdf") else Kind.photo
+    inbound = Inbound(channel="web", user_id=user_id, kind=kind, attachment=key, message_id=f"{user_id}:upload:{key}",
+                      lang=request.query_params.get("lang"))
+    engine.uploads[key] = (data, file.content_type)
+    address = ratelimit.client_address.set(request.client.host if request.client else None)
+    try:
+        outcome = await engine.handle(inbound, replied_inline=True)
+    finally:
+        ratelimit.client_address.reset(address)
+        engine.uploads.pop(key, None)  # read or not, the bytes go now
+    return _response(outcome)
+
+
+def _response(outcome) -> WebResponse:
     return WebResponse(
         replies=[
             WebReply(text=r.text, title=r.title, buttons=[WebButton(label=b.label, payload=b.payload) for b in r.buttons])

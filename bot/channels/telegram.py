@@ -76,6 +76,7 @@ def build_application(settings: BotSettings, engine: Engine, *, polling: bool = 
     application = builder.build()
     register_handlers(application, TelegramAdapter(engine, webhook=not polling))
     engine.add_sender(TelegramSender(application.bot))
+    engine.fetchers[CHANNEL] = functools.partial(fetch_file, application.bot)
     return application
 
 
@@ -120,7 +121,8 @@ def to_inbound(update: Update) -> Inbound | None:
         return Inbound(kind=Kind.button, payload=update.callback_query.data, sent_at=_now(), **common)
     if update.message is not None:
         kind, text = message_kind(update.message)
-        return Inbound(kind=kind, text=text, sent_at=update.message.date, **common)
+        return Inbound(kind=kind, text=text, sent_at=update.message.date, attachment=readable_file(update.message),
+                       **common)
     member = update.my_chat_member
     if member is not None and member.new_chat_member.status == ChatMemberStatus.BANNED:
         return Inbound(kind=Kind.unfollow, sent_at=member.date, **common)  # the user blocked the bot
@@ -145,6 +147,31 @@ def message_kind(message: Message) -> tuple[str, str | None]:
     if message.location or message.venue:
         return Kind.location, None
     return Kind.other, caption
+
+
+#: The largest file the payslip check downloads (the Bot API's getFile serves up to 20 MB).
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def readable_file(message: Message) -> str | None:
+    """The file_id of a photo (its largest size) or of an image or PDF sent as a file: what the payslip check can
+    read. None for anything else, or a file too large."""
+    if message.photo:
+        return message.photo[-1].file_id
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith(("image/", "application/pdf")) \
+            and (document.file_size or 0) <= MAX_FILE_BYTES:
+        return document.file_id
+    return None
+
+
+async def fetch_file(bot, file_id: str) -> tuple[bytes, str | None]:
+    """The bytes of a file a trainee sent (getFile, then its download), in memory."""
+    file = await call_with_retries(functools.partial(bot.get_file, file_id))
+    if (file.file_size or 0) > MAX_FILE_BYTES:
+        raise ValueError("file too large")
+    data = await file.download_as_bytearray()
+    return bytes(data), None
 
 
 def _now() -> dt.datetime:

@@ -187,9 +187,31 @@ def parse_event(body: dict[str, Any]) -> Inbound | None:
     if name == "user_send_text":
         return Inbound(channel=CHANNEL, user_id=user_id, kind=Kind.text, text=_text(message.get("text")),
                        client_language=ZALO_LANGUAGE, message_id=msg_id, sent_at=sent_at)
-    # Media: the kind is enough for the engine; no URLs, captions or coordinates are kept.
+    # Media: the kind is enough for the engine; no captions or coordinates are kept. An image's or a PDF's URL is
+    # kept until its turn has read it (the payslip check), then dropped.
     return Inbound(channel=CHANNEL, user_id=user_id, kind=MEDIA_KINDS[name], client_language=ZALO_LANGUAGE,
-                   message_id=msg_id, sent_at=sent_at)
+                   message_id=msg_id, sent_at=sent_at, attachment=readable_attachment(name, message))
+
+
+#: The largest image or PDF the payslip check downloads.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+def readable_attachment(event_name: str, message: dict) -> str | None:
+    """The URL of an image, or of a file that is an image or a PDF (the payslip check reads them); else None."""
+    attachments = message.get("attachments")
+    if event_name not in ("user_send_image", "user_send_file") or not isinstance(attachments, list) or not attachments:
+        return None
+    first = attachments[0] if isinstance(attachments[0], dict) else {}
+    payload = first.get("payload") if isinstance(first.get("payload"), dict) else {}
+    url = _text(payload.get("url"))
+    if not url.startswith(("https://", "http://")):
+        return None
+    if event_name == "user_send_file":
+        kind = (_text(payload.get("type")) + " " + _text(payload.get("name"))).lower()
+        if not any(word in kind for word in ("pdf", "jpg", "jpeg", "png", "webp", "image")):
+            return None
+    return url
 
 
 #: Zalo sends no user language; it is a Vietnamese messenger, so Vietnamese is the prior until the user
@@ -418,6 +440,19 @@ class ZaloClient:
             # The old refresh token is already spent: without this pair the OA must be re-authorized.
             logger.critical("could not store the refreshed Zalo tokens; the OA may need re-authorization")
             raise
+
+
+async def fetch_file(http: httpx.AsyncClient, url: str) -> tuple[bytes, str | None]:
+    """The bytes of an image or file a trainee sent (its URL in the event), in memory, at most MAX_FILE_BYTES."""
+    async with http.stream("GET", url, follow_redirects=True) as response:
+        response.raise_for_status()
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise ValueError("file too large")
+            chunks.append(chunk)
+        return b"".join(chunks), response.headers.get("content-type")
 
 
 class ZaloSender:

@@ -28,7 +28,7 @@ import json
 import random
 import time
 from collections import Counter
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from http.cookiejar import DefaultCookiePolicy
 from dataclasses import dataclass, field
 
 import httpx
@@ -71,6 +71,13 @@ DEFAULT_MESSAGES = {
     "en": ["my company took my passport", "what is the minimum wage in Aichi", "can I change my employer",
            "my boss fines me from my salary", "hello"],
 }
+
+
+class _KeepNoCookies(DefaultCookiePolicy):
+    """A cookie policy that stores no cookie."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
 
 
 @dataclass
@@ -146,10 +153,12 @@ class Load:
         self.random = random.Random(seed)
         self.redeliver_s, self.delivery_timeout_s = redeliver_s, delivery_timeout_s
         self.report = Report()
-        # No shared cookie jar: each web trainee keeps its own cookie (sent as a header).
+        # No shared cookie jar: each web trainee keeps its own cookie (sent as a header). The client's jar keeps
+        # nothing (httpx copies a jar handed to it into a default one, so the policy is set on the client's own):
+        # a stored cookie would be sent with every trainee's first message, and make them all one trainee.
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=request_timeout_s,
-                                         cookies=httpx.Cookies(CookieJar(DefaultCookiePolicy(allowed_domains=[]))),
                                          limits=httpx.Limits(max_connections=400, max_keepalive_connections=400))
+        self._client.cookies.jar.set_policy(_KeepNoCookies())
         self._listeners: list[asyncio.Task] = []
         self._staff: list[asyncio.Task] = []
         self.stop = asyncio.Event()

@@ -83,6 +83,8 @@ class FakeBotApi:
         self._failures: dict[str, deque[tuple[int, dict]]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._message_ids = iter(range(1001, 10**9))
+        #: Files trainees "sent" (file_id → bytes): getFile describes them, GET /file/bot<token>/<path> serves them.
+        self.files: dict[str, bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -131,6 +133,12 @@ class FakeBotApi:
                                                 "supports_inline_queries": False}}
         if method == "sendMessage":
             return self._send_message(params)
+        if method == "getFile":
+            data = self.files.get(params.get("file_id", ""))
+            if data is None:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return 200, {"ok": True, "result": {"file_id": params["file_id"], "file_unique_id": params["file_id"],
+                                                "file_size": len(data), "file_path": f"photos/{params['file_id']}.jpg"}}
         if method in {"answerCallbackQuery", "setWebhook", "deleteWebhook"}:
             return 200, {"ok": True, "result": True}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
@@ -159,6 +167,21 @@ class FakeBotApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802: a file download (what getFile's file_path names)
+                prefix = f"/file/bot{api.token}/photos/"
+                file_id = self.path[len(prefix):].removesuffix(".jpg") if self.path.startswith(prefix) else ""
+                data = api.files.get(file_id)
+                with api._lock:
+                    api.calls.append(Call("download", {"file_id": file_id}, 200 if data else 404, time.monotonic()))
+                if data is None:
+                    self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 prefix = f"/bot{api.token}/"
                 if not self.path.startswith(prefix):
