@@ -70,7 +70,7 @@ async def test_answers_one_at_a_time_give_a_verdict_line_by_line(chat, session):
     assert "¥1,125 an hour" in verdict and "¥1,226" in verdict and "¥16,160" in verdict
     # 20 h of overtime at 1.25 × ¥1,226 = ¥30,650; paid 25,000: short by ¥5,650.
     assert "¥30,650" in verdict and "¥5,650" in verdict
-    assert "Dormitory fee: ¥30,000. Allowed only at the real cost" in verdict
+    assert "Dorm fee: ¥30,000. Allowed only at the real cost" in verdict
     assert "Savings: ¥10,000. This deduction is not allowed" in verdict
     # Owed: 16,160 + 5,650 + 10,000 (the forced savings) = ¥31,810 a month.
     assert "¥31,810 a month" in verdict

@@ -161,6 +161,8 @@ class Load:
         self._client.cookies.jar.set_policy(_KeepNoCookies())
         self._listeners: list[asyncio.Task] = []
         self._staff: list[asyncio.Task] = []
+        #: Each web trainee's cookie header, for `look_at_pages`.
+        self.web_cookies: list[dict[str, str]] = []
         self.stop = asyncio.Event()
 
     async def aclose(self) -> None:
@@ -228,6 +230,8 @@ class Load:
                     cookie["Cookie"] = set_cookie.split(";", 1)[0]
                 delivery.answered = bool(response.json().get("replies")) or person
             await asyncio.sleep(think_s * self.random.uniform(0.5, 1.5))
+        if cookie:
+            self.web_cookies.append(cookie)
         if ask_person and cookie:
             self._listeners.append(asyncio.create_task(self._listen_web(cookie, address)))
 
@@ -364,6 +368,27 @@ class Load:
         if finished and min(finished) > began + ramp_s:
             self.report.steady = (began + ramp_s, min(finished))
         return self.report
+
+    async def look_at_pages(self, seconds: float = 3.0) -> None:
+        """Every web trainee's page, still open, listens on its event stream for `seconds` (as chat.html does):
+        replies the worker wrote after the trainee's last message returned (e.g. around a database restart)
+        reach the page there."""
+        async def page(cookie: dict[str, str]) -> None:
+            try:
+                async with self._client.stream("GET", "/channels/web/events", headers=cookie,
+                                               timeout=seconds + 10) as response:
+                    async for _line in response.aiter_lines():
+                        pass
+            except httpx.HTTPError:
+                pass
+
+        async def bounded(cookie: dict[str, str]) -> None:
+            try:
+                await asyncio.wait_for(page(cookie), seconds)
+            except asyncio.TimeoutError:
+                pass
+
+        await asyncio.gather(*(bounded(cookie) for cookie in self.web_cookies))
 
     async def settle(self, database_url: str, *, seconds: float = 60.0, since: int = 0) -> dict:
         """Wait until every message is processed and no handoff waits (volunteers keep working), let the volunteers
