@@ -71,6 +71,7 @@ nlu-compare: nlu
 	done
 
 run: deps locales migrate nlu
+	@scripts/ensure_tesseract.sh
 	@scripts/run_local.sh
 
 test: deps locales nlu
@@ -79,6 +80,7 @@ test: deps locales nlu
 # The scaled-out layout on loopback (scripts/scale.py), until Ctrl-C.
 scale: deps locales nlu
 	@scripts/ensure_nginx.sh
+	@scripts/ensure_tesseract.sh
 	@$(PY) -m scripts.scale
 
 bench: deps locales nlu

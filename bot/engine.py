@@ -775,14 +775,14 @@ class Engine:
         from knowledge import payslip_ocr  # the OCR engine loads only when a photo comes
         try:
             reading = await asyncio.to_thread(payslip_ocr.read_payslip, data, content_type)
-        except payslip_ocr.UnreadableFile:
+        except payslip_ocr.PayslipUploadError:  # not an image or PDF, too large, a decompression bomb
             return None, True
         except Exception:
             logger.exception("reading a payslip failed")
             return {}, False
         finally:
             del data  # processed in memory: nothing of the photo is kept
-        return payslip_ocr.numbers_of(reading), False
+        return reading.values(), False
 
     async def _process(self, message_id: int, item: _Loaded, owner: str, taken_at: float) -> _Done:
         """One turn: danger words answer at once; anything else asks the NLU (outside any transaction).

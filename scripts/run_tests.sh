@@ -16,6 +16,7 @@ export TEST_NLU_URL="http://127.0.0.1:$NLU_TEST_PORT"
 echo "NLU server for tests: $TEST_NLU_URL"
 scripts/ensure_chromium.sh   # Debian's chromium for the browser tests (tests/e2e)
 scripts/ensure_nginx.sh      # Debian's nginx for the scale-out tests (tests/scale)
+scripts/ensure_tesseract.sh  # Debian's tesseract (Japanese) and Noto CJK fonts for the payslip reader (tests/payslip)
 status=0
 echo "== NLU components (tokenizer), in the NLU environment =="
 (cd nlu && RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python -m pytest -q -p no:cacheprovider tests) || status=$?

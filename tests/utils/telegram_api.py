@@ -16,7 +16,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "RightsBot", "username": "rights_helper_bot"}
 #: Parameters PTB sends JSON-encoded (everything that isn't a string).
@@ -168,8 +168,8 @@ class FakeBotApi:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802: a file download (what getFile's file_path names)
-                prefix = f"/file/bot{api.token}/photos/"
-                file_id = self.path[len(prefix):].removesuffix(".jpg") if self.path.startswith(prefix) else ""
+                prefix, path = f"/file/bot{api.token}/photos/", unquote(self.path)  # PTB quotes the token's ":"
+                file_id = path[len(prefix):].removesuffix(".jpg") if path.startswith(prefix) else ""
                 data = api.files.get(file_id)
                 with api._lock:
                     api.calls.append(Call("download", {"file_id": file_id}, 200 if data else 404, time.monotonic()))

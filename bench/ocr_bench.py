@@ -1,0 +1,101 @@
+"""Accuracy and speed of the payslip reader (knowledge/payslip_ocr.py) on generated payslips.
+
+Renders N payslips per layout (tests/payslip/render.py), each clean and "photographed" (tilt, blur, uneven light,
+noise, JPEG), reads them, and prints the share of printed numbers read exactly right — clean and degraded
+apart, per layout and per item kind — with the numbers read that the payslip does not have (false finds) and the
+time per image. Targets: at least 90 % right on clean renders, 75 % on degraded ones, under 5 s an image; prints
+MET or NOT MET and exits 1 when a target is missed.
+
+    .venv/bin/python bench/ocr_bench.py [--n 5] [--seed 1000] [--show-misses]
+
+Needs tesseract (scripts/ensure_tesseract.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from knowledge.payslip_items import BY_KEY  # noqa: E402
+from knowledge.payslip_ocr import read_payslip  # noqa: E402
+from tests.payslip.render import LAYOUTS, render  # noqa: E402
+
+TARGETS = {"clean": 0.90, "degraded": 0.75}
+MAX_SECONDS_PER_IMAGE = 5.0
+
+
+@dataclass
+class Tally:
+    """Right and total counts per group (a layout, an item kind), plus false finds and time."""
+
+    right: Counter[str] = field(default_factory=Counter)
+    total: Counter[str] = field(default_factory=Counter)
+    false_finds: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    def add(self, groups: tuple[str, ...], ok: bool) -> None:
+        for group in groups:
+            self.total[group] += 1
+            self.right[group] += ok
+
+    def share(self, group: str) -> float:
+        return self.right[group] / self.total[group] if self.total[group] else 0.0
+
+
+def run(n: int, first_seed: int, show_misses: bool) -> dict[str, Tally]:
+    """Read every rendered payslip and count, per condition, the numbers read exactly right."""
+    tallies = {"clean": Tally(), "degraded": Tally()}
+    for layout in LAYOUTS:
+        for seed in range(first_seed, first_seed + n):
+            for condition, tally in tallies.items():
+                payslip = render(seed, layout, degraded=condition == "degraded")
+                data = payslip.encode("jpeg" if payslip.degraded else "png", quality=85)
+                started = time.perf_counter()
+                reading = read_payslip(data, None)
+                tally.seconds.append(time.perf_counter() - started)
+                for key, truth in payslip.values.items():
+                    got = reading.items.get(key)
+                    ok = got is not None and got.value == truth
+                    tally.add(("all", layout, str(BY_KEY[key].kind)), ok)
+                    if show_misses and not ok:
+                        print(f"  miss {condition} {layout} seed {seed} {key}: printed {payslip.labels[key]} "
+                              f"{payslip.printed[key]}, read {got.value if got else None}"
+                              f"{f' ({got.label_seen})' if got else ''}")
+                tally.false_finds += sum(1 for key in reading.items if key not in payslip.values)
+    return tallies
+
+
+def report(tallies: dict[str, Tally]) -> bool:
+    """Print the table; True when every target is met."""
+    met = True
+    for condition, tally in tallies.items():
+        share = tally.share("all")
+        mean = sum(tally.seconds) / len(tally.seconds)
+        slowest = max(tally.seconds)
+        print(f"{condition}: {tally.right['all']}/{tally.total['all']} = {share:.1%} right "
+              f"(target {TARGETS[condition]:.0%}); false finds {tally.false_finds}; "
+              f"{mean:.2f} s per image (slowest {slowest:.2f} s)")
+        groups = [g for g in tally.total if g != "all"]
+        print("   " + "  ".join(f"{group} {tally.share(group):.0%} ({tally.total[group]})" for group in groups))
+        met &= share >= TARGETS[condition] and slowest < MAX_SECONDS_PER_IMAGE
+    print("MET" if met else "NOT MET")
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5, help="payslips per layout (default 5)")
+    parser.add_argument("--seed", type=int, default=1000, help="first seed (default 1000)")
+    parser.add_argument("--show-misses", action="store_true", help="print every number read wrong or not at all")
+    args = parser.parse_args()
+    return 0 if report(run(args.n, args.seed, args.show_misses)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
