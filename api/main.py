@@ -199,10 +199,16 @@ def create_app(
     @app.exception_handler(InterfaceError)
     async def database_unavailable(request, exc: DBAPIError) -> JSONResponse:
         """The database is down or restarting: 503, so a channel delivers the message again (nothing was stored:
-        a turn is one transaction) and a browser can retry; the pool reconnects by itself (pre-ping)."""
+        a turn is one transaction) and a browser can retry; the pool reconnects by itself (a dropped connection
+        invalidates the pool). A web chat identity minted for this request keeps its cookie: the message may have
+        been stored under it, and the page's retry must come back as the same trainee."""
         logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        headers = {"Retry-After": "2"}
+        cookie = getattr(request.state, "web_cookie", None)
+        if cookie:
+            headers["Set-Cookie"] = cookie
         return JSONResponse({"detail": "the service is restarting: try again in a moment"}, status_code=503,
-                            headers={"Retry-After": "2"})
+                            headers=headers)
 
     @app.get("/health", tags=["health"])
     async def health(services: ServicesDep) -> dict:

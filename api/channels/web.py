@@ -84,6 +84,7 @@ def web_user(request: Request, response: Response, services) -> str:
     user_id = "w" + secrets.token_urlsafe(18)
     response.set_cookie(COOKIE, services.signer.sign(user_id).decode("ascii"), max_age=COOKIE_MAX_AGE,
                         httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    request.state.web_cookie = response.headers["set-cookie"]  # an error response keeps it too (api/main.py)
     return user_id
 
 

@@ -220,14 +220,15 @@ class Load:
             self.report.deliveries.append(delivery)
 
             async def send(body=body):
-                return await self._client.post("/channels/web/messages", json=body,
-                                               headers={"X-Forwarded-For": address, **cookie})
+                response = await self._client.post("/channels/web/messages", json=body,
+                                                   headers={"X-Forwarded-For": address, **cookie})
+                set_cookie = response.headers.get("set-cookie")  # a browser keeps it from any response, 503 too
+                if set_cookie:
+                    cookie["Cookie"] = set_cookie.split(";", 1)[0]
+                return response
 
             response = await self._deliver(delivery, send)
             if response is not None:
-                set_cookie = response.headers.get("set-cookie")
-                if set_cookie:
-                    cookie["Cookie"] = set_cookie.split(";", 1)[0]
                 delivery.answered = bool(response.json().get("replies")) or person
             await asyncio.sleep(think_s * self.random.uniform(0.5, 1.5))
         if cookie:
