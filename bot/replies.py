@@ -53,7 +53,8 @@ def clarify_buttons(lang: str, parse: Parse | None) -> tuple[Button, ...]:
 
 def answer_buttons(lang: str, topic: str, *, more: bool) -> tuple[Button, ...]:
     buttons = [Button(t(lang, messages.BUTTON_MORE), f"more:{topic}")] if more else []
-    if topic in ("wage_check", "minimum_wage", "unpaid_wages"):  # the next step after a wage answer
+    if not more and topic in ("wage_check", "minimum_wage", "unpaid_wages"):  # the next step after a wage answer's
+        # "More" (in the first reply's place of "More": a first reply stays within its length on Zalo)
         buttons.append(Button(t(lang, messages.BUTTON_PAYSLIP), "payslip:start"))
     buttons += [Button(t(lang, messages.BUTTON_HUMAN), "human"), Button(t(lang, messages.BUTTON_TOPICS), "menu")]
     return tuple(buttons)
