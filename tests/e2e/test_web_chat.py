@@ -223,3 +223,24 @@ def test_usable_at_a_phone_viewport(phone_chat):
     assert_controls_on_screen("after scrolling the page to its end")
     expect(page.locator("#log > :last-child")).to_be_in_viewport()
     assert chat.errors == []
+
+
+def test_a_payslip_photo_picked_on_the_page_is_read_back(chat, tmp_path):
+    """The 📷 button sends a photo (POST /channels/web/uploads); the page shows what the server's OCR read."""
+    from playwright.sync_api import expect
+
+    from tests.payslip.render import render
+
+    expect_greeting(chat)
+    slip = render(seed=11, layout="table")
+    photo = tmp_path / "payslip.png"
+    photo.write_bytes(slip.encode("png"))
+    before = chat.bot.count()
+    chat.page.locator("#photo").set_input_files(str(photo))
+    expect(chat.me.last).to_contain_text("payslip.png")
+    chat.wait_for_more_bot_messages(before)
+    read = t("en", messages.PAYSLIP_READ, lines="").split("\n")[0]
+    expect(chat.bot.last).to_contain_text(read, timeout=TIMEOUT)
+    expect(chat.bot.last).to_contain_text(f"¥{slip.values['base_pay']:,}")
+    expect(chat.page.get_by_role("button", name=t("en", messages.BUTTON_CORRECT)).last).to_be_visible()
+    assert chat.errors == []
