@@ -101,20 +101,7 @@ async def post_message(body: WebMessage, request: Request, response: Response, e
     else:
         inbound = Inbound(channel="web", user_id=user_id, kind=Kind.text, text=body.text or "",
                           lang=body.lang, message_id=message_id)
-    # Rate limits count per client address too (a browser mints identities by dropping its cookie): bot/ratelimit.py
-    address = ratelimit.client_address.set(request.client.host if request.client else None)
-    try:
-        outcome = await engine.handle(inbound, replied_inline=True)
-    finally:
-        ratelimit.client_address.reset(address)
-    return WebResponse(
-        replies=[
-            WebReply(text=r.text, title=r.title, buttons=[WebButton(label=b.label, payload=b.payload) for b in r.buttons])
-            for r in outcome.replies
-        ],
-        meta=WebMeta(lang=outcome.lang, intent=outcome.intent, confidence=outcome.confidence,
-                     handoff_id=outcome.handoff_id, duplicate=outcome.duplicate),
-    )
+    return _response(await _handle(engine, request, inbound))
 
 
 #: The largest upload read (a phone photo of a payslip is 1–5 MB; a PDF less).
@@ -135,13 +122,21 @@ async def post_upload(request: Request, response: Response, engine: EngineDep, s
     inbound = Inbound(channel="web", user_id=user_id, kind=kind, attachment=key, message_id=f"{user_id}:upload:{key}",
                       lang=request.query_params.get("lang"))
     engine.uploads[key] = (data, file.content_type)
-    address = ratelimit.client_address.set(request.client.host if request.client else None)
     try:
-        outcome = await engine.handle(inbound, replied_inline=True)
+        outcome = await _handle(engine, request, inbound)
     finally:
-        ratelimit.client_address.reset(address)
         engine.uploads.pop(key, None)  # read or not, the bytes go now
     return _response(outcome)
+
+
+async def _handle(engine, request: Request, inbound: Inbound):
+    """The engine's turn for a web chat request, answered inline. Rate limits count per client address too (a
+    browser mints identities by dropping its cookie): bot/ratelimit.py."""
+    address = ratelimit.client_address.set(request.client.host if request.client else None)
+    try:
+        return await engine.handle(inbound, replied_inline=True)
+    finally:
+        ratelimit.client_address.reset(address)
 
 
 def _response(outcome) -> WebResponse:
