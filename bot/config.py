@@ -32,6 +32,9 @@ class BotSettings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
     #: A claimed handoff whose volunteer has not written for this long goes back to the queue.
     handoff_silence_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    #: How often each worker looks whether a minimum wage takes effect today (bot/reminders.py: its note goes
+    #: once, whichever process makes the run first).
+    reminder_check_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: Optional: a volunteers' Telegram group told of each new urgent handoff (language, reason, a link; no
     #: personal data). Off unless set; needs the Telegram channel on.
     handoff_notify_telegram_chat: str | None = None

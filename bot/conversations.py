@@ -291,6 +291,9 @@ def pending_outbound(*, session: Session, conversation_id: int) -> list[Message]
     for message in rows:
         if message.status == MessageStatus.failed and message.next_attempt_at > now:
             break
+        if message.status == MessageStatus.pending and message.next_attempt_at is not None \
+                and message.next_attempt_at > now:
+            continue  # scheduled for later (a reminder spread over time, bot/reminders.py): it waits alone
         due.append(message)
     return due
 
@@ -432,7 +435,8 @@ def _due_inbound(now: dt.datetime):
 def _due_outbound(now: dt.datetime, channels: Iterable[str]):
     """A reply of a channel we send on that is pending, or failed and due for its retry."""
     return and_(Message.direction == Direction.outbound, Message.channel.in_(list(channels)),
-                or_(Message.status == MessageStatus.pending,
+                or_(and_(Message.status == MessageStatus.pending,
+                         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
                     and_(Message.status == MessageStatus.failed, Message.next_attempt_at <= now)))
 
 
@@ -524,6 +528,9 @@ def open_handoff(*, session: Session, conversation: Conversation, priority: Prio
 def forget(*, session: Session, conversation: Conversation) -> int:
     """Delete the trainee's messages, handoffs and state; returns how many messages there were."""
     count = session.scalar(select(func.count()).select_from(Message).where(Message.conversation_id == conversation.id))
+    from bot import reminders
+
+    reminders.forget(session=session, conversation_id=conversation.id)
     session.execute(delete(MissedMessage).where(MissedMessage.conversation_id == conversation.id))
     session.execute(delete(Message).where(Message.conversation_id == conversation.id))
     session.execute(delete(Handoff).where(Handoff.conversation_id == conversation.id))

@@ -26,7 +26,9 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import conversations, decisions, handoffs, learning, messages, payslip_check, ratelimit, replies, safety
+from bot import (
+    conversations, decisions, handoffs, learning, messages, payslip_check, ratelimit, reminders, replies, safety,
+)
 from bot.config import BotSettings
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language, t
 from bot.models import (
@@ -234,7 +236,8 @@ def forget(turn: Turn) -> None:
 
 
 def continue_topic(turn: Turn, topic: str | None) -> None:
-    {"wage_check": wage_check, payslip_check.TOPIC: payslip_check.ask_next}.get(topic or "", minimum_wage)(turn)
+    {"wage_check": wage_check, payslip_check.TOPIC: payslip_check.ask_next,
+     reminders.TOPIC: reminders.after_prefecture}.get(topic or "", minimum_wage)(turn)
 
 
 # -------------------------------------------------------------------------------- intents
@@ -299,6 +302,7 @@ COMMANDS: dict[str, Handler] = {
     "/forget": _command_forget,
     "/bot": back_to_bot,
     "/payslip": payslip_check.start,
+    "/remind": reminders.start,
 }
 
 
@@ -373,6 +377,7 @@ BUTTONS: dict[str, Callable[[Turn, str], None]] = {
     "bot": lambda turn, _arg: back_to_bot(turn),
     "rate": _button_rate,
     "payslip": payslip_check.button,
+    "remind": reminders.button,
 }
 
 
@@ -612,6 +617,17 @@ class Engine:
         #: the turn that ended the drain.
         self._outcome_wanted: dict[int, tuple[str, bool]] = {}
         self._outcomes: dict[int, Outcome] = {}
+        self._reminders_checked = float("-inf")
+
+    def plan_reminders(self) -> int:
+        """Make the runs of the rates whose first day has come (bot/reminders.py); their sends are outbox rows
+        the worker sends. Returns how many runs were made."""
+        try:
+            with self.session_factory() as session:
+                return len(reminders.plan_effective(session=session, now=self.now()))
+        except Exception:
+            logger.exception("planning the effective-date reminders failed; tried again at the next check")
+            return 0
 
     async def _take_upload(self, key: str) -> tuple[bytes, str | None]:
         return self.uploads.pop(key)
@@ -976,6 +992,9 @@ class Engine:
         """One worker tick: claim conversations with due work (urgent first) and drain each. Returns how many."""
         owner = secrets.token_hex(8)
         await asyncio.to_thread(self._in_session, ratelimit.tick)  # rate limits: held messages now due, old buckets
+        if time.monotonic() >= self._reminders_checked + self.settings.reminder_check_seconds:
+            self._reminders_checked = time.monotonic()
+            await asyncio.to_thread(self.plan_reminders)
         silent = await asyncio.to_thread(self._in_session, handoffs.requeue_silent,
                                          silence=dt.timedelta(minutes=self.settings.handoff_silence_minutes))
         for conversation_id in silent:

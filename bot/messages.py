@@ -19,6 +19,7 @@ MENU = _("What do you want to know? Choose a topic:")
 HELP = _(
     "Write your question in your own words, or use these commands:\n"
     "/help - topics\n/language - change the language\n/human - talk to a volunteer\n"
+    "/payslip - check your payslip\n/remind - tell me when the minimum wage changes\n"
     "/forget - delete your messages and data"
 )
 GOODBYE = _("Take care. Write to me any time if you need help.")
@@ -254,3 +255,32 @@ ITEM_OTHER_DEDUCTIONS = _("Other deductions")
 ITEM_GROSS_PAY = _("Total pay")
 ITEM_TOTAL_DEDUCTIONS = _("Total deductions")
 ITEM_NET_PAY = _("Net pay")
+
+# Wage-revision reminders (bot/reminders.py)
+BUTTON_REMIND = _("🔔 Tell me when it changes")
+BUTTON_REMIND_OFF = _("Stop the reminders")
+REMIND_ON = _(
+    "🔔 Done. When the minimum wage of {prefecture} changes, I will tell you the new rate and its date, "
+    "and again on the day it starts. /remind off stops it."
+)
+REMIND_ON_UPCOMING = _("The next change is already known: {amount} an hour from {date}.")
+REMIND_ZALO_WINDOW = _(
+    "On Zalo I can only write to you if you wrote to me in the last 7 days. Send me a message now and then, "
+    "above all from August to October, when the new rates come, or the reminder cannot reach you."
+)
+REMIND_WEB = _("On this chat page you will see it the next time you open the page.")
+REMIND_OFF = _("The reminders are off. /remind turns them on again.")
+REMIND_REVISION = _(
+    "🔔 The minimum wage of {prefecture} changes: from {date} it is {amount} an hour (until then {old}). "
+    "From that day, check that your pay per hour is not lower."
+)
+REMIND_REVISION_NEW = _(
+    "🔔 The minimum wage of {prefecture} changes: from {date} it is {amount} an hour. "
+    "From that day, check that your pay per hour is not lower."
+)
+REMIND_EFFECTIVE = _(
+    "🔔 From today ({date}) your minimum wage in {prefecture} is {amount} an hour. Check your next payslip."
+)
+REMIND_EFFECTIVE_LATE = _(
+    "🔔 Since {date} your minimum wage in {prefecture} is {amount} an hour. Check your next payslip."
+)

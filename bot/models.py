@@ -386,3 +386,49 @@ class ScheduledJob(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+# ---------------------------------------------------------------------------------------------- reminders
+class WageSubscription(Base):
+    """A trainee who asked to be told of their prefecture's minimum-wage revision (bot/reminders.py): one
+    prefecture per conversation; `/remind off` and `/forget` delete the row."""
+
+    __tablename__ = "wage_subscription"
+    __table_args__ = (UniqueConstraint("conversation_id", name="uq_wage_subscription_conversation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    prefecture: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReminderRun(Base):
+    """One send to a prefecture's subscribers: a new rate imported (`revision`) or its effective date come
+    (`effective`). `key` names the rate it is about, so no run is made twice, in whatever process."""
+
+    __tablename__ = "reminder_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    prefecture: Mapped[str] = mapped_column(String(32))
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    yen_per_hour: Mapped[int] = mapped_column(Integer)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    #: Subscribers when the run was made (each got a send row: queued, or skipped).
+    subscribers: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ReminderSend(Base):
+    """One subscriber's message of a run: the outbox row that carries it, or why there is none (`skipped`)."""
+
+    __tablename__ = "reminder_send"
+    __table_args__ = (UniqueConstraint("run_id", "conversation_id", name="uq_reminder_send_run_conversation"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reminder_run.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), nullable=True)
+    #: Why no message was queued: "zalo_window" (no message from the trainee for 7 days), else None.
+    skipped: Mapped[str | None] = mapped_column(String(32), nullable=True)

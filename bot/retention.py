@@ -6,7 +6,9 @@ What goes, in batches of at most `RETENTION_BATCH` messages (with the replies to
 * the messages older than the cutoff, of every conversation that has no open handoff (waiting or claimed: a
   volunteer may need the whole transcript; it goes after the handoff is closed);
 * a conversation then left without messages and not touched since the cutoff (its state: language, slots),
-  with its handoffs (their notes and events) and missed messages;
+  with its handoffs (their notes and events) and missed messages; unless the trainee subscribed to the
+  wage-revision reminders (bot/reminders.py): its row (channel, user id, language) is what a reminder needs, and
+  `/remind off` or `/forget` ends it;
 * missed messages (the learning queue: trainee text), volunteers' notes of closed handoffs and inbox events
   older than the cutoff. Examples already exported to the NLU data stay in those files.
 
@@ -40,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import (
     Conversation, Handoff, HandoffEvent, HandoffNote, HandoffOutcome, HandoffReason, HandoffStatus,
-    KeptConversationStat, KeptHandoffStat, Message, MissedMessage, ScheduledJob,
+    KeptConversationStat, KeptHandoffStat, Message, MissedMessage, ScheduledJob, WageSubscription,
 )
 from knowledge import prefectures
 from knowledge.db import utcnow
@@ -209,6 +211,8 @@ def _clear_conversation(session: Session, conversation_id: int, cutoff: dt.datet
     left = session.scalar(select(exists().where(Message.conversation_id == conversation_id)))
     if left or conversation.updated_at >= cutoff:
         return len(rows), False
+    if session.scalar(select(exists().where(WageSubscription.conversation_id == conversation_id))):
+        return len(rows), False  # the trainee asked to be told of the next revision: their address stays
     handoffs, missed = _fold_conversation(session, conversation)
     result.conversations += 1
     result.handoffs += handoffs

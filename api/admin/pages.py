@@ -296,7 +296,7 @@ async def wages_import(request: Request, admin: AdminPage, session: SessionDep, 
             wage_import.LineError(line=0, message="choose a CSV file (at most 256 KB)")])
     else:
         result = service.import_wages(session=session, account=admin, data=data, dry_run=not apply,
-                                      confirm_decrease=confirm)
+                                      confirm_decrease=confirm, now=services.engine.now())
     if result.errors:
         session.rollback()
     elif apply:
@@ -307,6 +307,17 @@ async def wages_import(request: Request, admin: AdminPage, session: SessionDep, 
                   years=years, year=result.fiscal_year or (years[-1] if years else due), due=due,
                   rows=[], done=None, result=result, data=base64.b64encode(data).decode() if data else "",
                   confirm_decrease=confirm)
+
+
+# ---------------------------------------------------------------------------------------------- reminders
+@router.get("/admin/reminders", response_class=HTMLResponse)
+def reminders_page(request: Request, admin: AdminPage, session: SessionDep) -> HTMLResponse:
+    """How many trainees subscribed per prefecture, and what became of each send run."""
+    from bot import reminders
+
+    subscribers = reminders.subscribers_by_prefecture(session=session)
+    return render(request, "admin/reminders.html", account=admin, subscribers=subscribers,
+                  total=sum(s["subscribers"] for s in subscribers), runs=reminders.run_states(session=session))
 
 
 # ---------------------------------------------------------------------------------------------- learning

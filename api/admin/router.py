@@ -7,6 +7,8 @@
     GET  /api/admin/entries/{topic}/{lang}/versions   [{"version", "status", "saved_at", "author"}]
     POST /api/admin/entries/{topic}/{lang}/revert     {"version"}: that version's text, published as a new one
     POST /api/admin/wages/import?dry_run=true|false   multipart `file`: {"fiscal_year", "rows", "changes", "errors"}
+    GET  /api/admin/reminders                         {"subscribers": [{"prefecture", "subscribers", "channels"}],
+                                                       "runs": [{"kind", "prefecture", "sent", "waiting", …}]}
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def wages_table(admin: CurrentAdmin, session: SessionDep, fiscal_year: int | Non
 
 
 @router.post("/wages/import")
-async def import_wages(request: Request, admin: CurrentAdmin, session: SessionDep,
+async def import_wages(request: Request, admin: CurrentAdmin, session: SessionDep, services: ServicesDep,
                        file: Annotated[UploadFile, File()], dry_run: bool = True,
                        confirm_decrease: bool = False):
     """Check a revision file (`dry_run=true`, the default) or apply it in one transaction: 422 with every
@@ -163,12 +165,22 @@ async def import_wages(request: Request, admin: CurrentAdmin, session: SessionDe
     if len(data) > MAX_IMPORT_BYTES:
         raise HTTPException(status_code=413, detail="a revision file is 48 lines; this one is too large")
     result = service.import_wages(session=session, account=admin, data=data, dry_run=dry_run,
-                                  confirm_decrease=confirm_decrease)
+                                  confirm_decrease=confirm_decrease, now=services.engine.now())
     body = result.as_dict()
     if result.errors:
         session.rollback()
         return JSONResponse(status_code=422, content=body)
     return body
+
+
+@router.get("/reminders")
+def reminders_state(admin: CurrentAdmin, session: SessionDep) -> dict:
+    """The wage-revision reminders: subscribers per prefecture (and channel), and each send run's state
+    (`sending` while some of its messages wait, else `done`), the newest first."""
+    from bot import reminders
+
+    return {"subscribers": reminders.subscribers_by_prefecture(session=session),
+            "runs": [run.as_dict() for run in reminders.run_states(session=session)]}
 
 
 # ---------------------------------------------------------------------------------------------- learning

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.accounts.service import audit
 from api.admin import learning
 from api.admin.schemas import DifferenceRead, EntryAdminRead, EntryWrite, VersionRead
 from knowledge import editing, wage_import
-from knowledge.models import Entry, EntryStatus
+from bot import reminders
+from knowledge.models import Entry, EntryStatus, MinimumWage
 
 
 def author(account) -> str:
@@ -68,16 +70,22 @@ def mark_reviewed(*, session: Session, account, topic: str, lang: str, today: dt
 
 
 def import_wages(*, session: Session, account, data: bytes, dry_run: bool,
-                 confirm_decrease: bool) -> wage_import.ImportResult:
-    """Check (and unless `dry_run`, apply) a minimum-wage revision file; an applied import is audited."""
+                 confirm_decrease: bool, now: dt.datetime | None = None) -> wage_import.ImportResult:
+    """Check (and unless `dry_run`, apply) a minimum-wage revision file; an applied import is audited, and the
+    subscribers of each prefecture whose rate changed to one still to come are told (bot/reminders.py), in the
+    same transaction: the rates and their reminders are written together or not at all."""
     if dry_run:
         return wage_import.check(session=session, data=data, confirm_decrease=confirm_decrease)
     result = wage_import.apply(session=session, data=data, confirm_decrease=confirm_decrease)
     if result.applied:
-        changed = sum(1 for c in result.changes if c.kind != "same")
+        changed = [c.prefecture for c in result.changes if c.kind != "same"]
+        rows = list(session.scalars(select(MinimumWage).where(MinimumWage.fiscal_year == result.fiscal_year,
+                                                               MinimumWage.prefecture.in_(changed))))
+        runs = reminders.plan_revision(session=session, wages=rows, now=now or dt.datetime.now(dt.UTC))
         audit(session=session, account=account, action="wages.imported", target=f"FY{result.fiscal_year}",
-              detail=f"{result.rows} rows, {changed} changed"
-                     + (", decreases confirmed" if any(c.decrease for c in result.changes) else ""))
+              detail=f"{result.rows} rows, {len(changed)} changed"
+                     + (", decreases confirmed" if any(c.decrease for c in result.changes) else "")
+                     + (f", {len(runs)} reminder runs" if runs else ""))
     return result
 
 

@@ -1,7 +1,8 @@
 """Web chat: a JSON endpoint and the small chat page at `/`.
 
 The trainee is who their browser says: the server issues a random id in a signed, HttpOnly,
-SameSite=Strict cookie on the first message, and a `user_id` in the body is ignored. A client that
+SameSite=Strict cookie when the page opens (its history request) or on the first message, and a `user_id` in the
+body is ignored. A client that
 keeps cookies keeps its conversation; one that doesn't starts a new one each time.
 """
 
@@ -198,11 +199,14 @@ async def events(request: Request, services: ServicesDep):
 
 
 @router.get("/channels/web/history")
-def history(request: Request, services: ServicesDep) -> dict:
-    """The conversation so far (the last 100 messages), for a page that is reloaded."""
-    user_id = _web_user_of(request, services)
-    if user_id is None:
+def history(request: Request, response: Response, services: ServicesDep) -> dict:
+    """The conversation so far (the last 100 messages), which the page asks for when it opens. A page without an
+    identity gets one here (an empty history), before its first message: a reply written after that message's
+    response was lost (a process killed, a database restart) still reaches the page."""
+    if _web_user_of(request, services) is None:
+        web_user(request, response, services)
         return {"messages": []}
+    user_id = _web_user_of(request, services)
     from sqlalchemy import select
 
     from bot.models import Direction, Message
@@ -211,6 +215,10 @@ def history(request: Request, services: ServicesDep) -> dict:
         conversation = conversations.conversation_of(session=session, channel="web", user_id=user_id)
         if conversation is None:
             return {"messages": []}
+        # What waited for the page (a volunteer's message, a wage-revision reminder) is shown now: it counts as
+        # sent, so the event stream does not push it again.
+        conversations.take_unsent(session=session, conversation_id=conversation.id)
+        session.commit()
         rows = list(session.scalars(select(Message).where(Message.conversation_id == conversation.id)
                                     .order_by(Message.id.desc()).limit(100)))[::-1]
         return {"messages": [

@@ -3,7 +3,8 @@ check afterwards that nothing was lost. Used by the scale and fault tests (tests
 bench/load_bench.py.
 
 Trainees write in their language on three channels, over real HTTP with real payload shapes:
-  * web chat: `POST /channels/web/messages` with the trainee's cookie and a `client_message_id`; the replies
+  * web chat: the page opens (`GET /channels/web/history` gives the trainee's cookie), then
+    `POST /channels/web/messages` with that cookie and a `client_message_id`; the replies
     come in the response; after asking for a person the trainee listens on `/channels/web/events`;
   * Telegram: a real `Update` (text, or a `callback_query` for the "talk to a person" button) with the webhook
     secret; the trainee waits until the loopback Bot API (tests/utils/telegram_api.FakeBotApi) got a reply to
@@ -163,6 +164,8 @@ class Load:
         self._staff: list[asyncio.Task] = []
         #: Each web trainee's cookie header, for `look_at_pages`.
         self.web_cookies: list[dict[str, str]] = []
+        #: What each page's stream got in `look_at_pages` (user id → status), for a failing test to show.
+        self.pages: dict[str, object] = {}
         self.stop = asyncio.Event()
 
     async def aclose(self) -> None:
@@ -212,6 +215,7 @@ class Load:
     async def web_trainee(self, n: int, lang: str, messages: int, *, think_s: float, ask_person: bool) -> None:
         cookie: dict[str, str] = {}  # {"Cookie": "..."} once the app has set it
         address = f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+        await self._open_page(cookie, address)
         for i in range(messages + (1 if ask_person else 0)):
             person = ask_person and i == messages
             body = ({"payload": "human", "lang": lang} if person else {"text": self._text(lang), "lang": lang})
@@ -235,6 +239,24 @@ class Load:
             self.web_cookies.append(cookie)
         if ask_person and cookie:
             self._listeners.append(asyncio.create_task(self._listen_web(cookie, address)))
+
+    async def _open_page(self, cookie: dict[str, str], address: str) -> None:
+        """The page opening, as chat.html does: its history request gets the trainee's identity (a cookie) before
+        any message. Retried as a browser's reload would be, for up to `redeliver_s`."""
+        deadline = time.perf_counter() + self.redeliver_s
+        pause = 0.2
+        while time.perf_counter() < deadline:
+            try:
+                response = await self._client.get("/channels/web/history", headers={"X-Forwarded-For": address})
+                set_cookie = response.headers.get("set-cookie")
+                if response.is_success and set_cookie:
+                    cookie["Cookie"] = set_cookie.split(";", 1)[0]
+                    return
+                self.report.errors[f"web page {response.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                self.report.errors[f"web page {type(exc).__name__}"] += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 3.0)
 
     async def _listen_web(self, cookie: dict[str, str], address: str) -> None:
         """The web page after asking for a person: the volunteer's messages arrive on the event stream."""
@@ -375,13 +397,16 @@ class Load:
         replies the worker wrote after the trainee's last message returned (e.g. around a database restart)
         reach the page there."""
         async def page(cookie: dict[str, str]) -> None:
+            user = cookie.get("Cookie", "").split("=", 1)[-1].rsplit(".", 1)[0]
             try:
                 async with self._client.stream("GET", "/channels/web/events", headers=cookie,
                                                timeout=seconds + 10) as response:
+                    self.pages[user] = response.status_code
                     async for _line in response.aiter_lines():
-                        pass
-            except httpx.HTTPError:
-                pass
+                        if _line.startswith("data:"):
+                            self.pages[user] = f"{response.status_code} +data"
+            except httpx.HTTPError as exc:
+                self.pages[user] = type(exc).__name__
 
         async def bounded(cookie: dict[str, str]) -> None:
             try:
@@ -503,6 +528,13 @@ def reconcile(database_url: str, report: Report, *, bot_api: FakeBotApi | None =
                              for row in outbound if row.status != MessageStatus.sent)
             if unsent:
                 problems.append(f"replies not sent: {dict(unsent)}")
+                from bot.models import Conversation
+
+                waiting = [row for row in outbound if row.status != MessageStatus.sent and row.channel == "web"]
+                users = dict(session.execute(select(Conversation.id, Conversation.channel_user_id).where(
+                    Conversation.id.in_({row.conversation_id for row in waiting}))).all())
+                print("web replies left:", [(row.id, row.conversation_id, users.get(row.conversation_id),
+                                             row.reply_to_id) for row in waiting])
             answered = {row.reply_to_id for row in outbound if row.reply_to_id is not None}
             in_handoff = set(session.scalars(select(Handoff.conversation_id)))
             silent = [row.id for row in inbound if row.id not in answered]
