@@ -15,12 +15,14 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from bot import messages, replies
+from sqlalchemy import select
+
+from bot import handoffs, messages, replies
 from bot.i18n import number, t, yen
 from bot.schemas import Button, Reply
 from knowledge import payslip as verdicts
 from knowledge import wages
-from knowledge.payslip_items import BY_KEY, ItemKind
+from knowledge.payslip_items import BY_KEY, ITEMS, ItemKind
 from knowledge.prefectures import display_name
 
 if TYPE_CHECKING:  # the engine's Turn (bot.engine imports this module)
@@ -242,9 +244,42 @@ def unreadable(turn: Turn) -> None:
 
 
 def _person(turn: Turn) -> None:
+    """One tap to a person: the handoff, and the numbers the trainee confirmed (with the bot's verdict) in a note
+    on it, so the volunteer starts from them instead of asking again."""
     from bot import engine  # the handoff lives in the engine
 
+    slots = _slots(turn)
     engine.handoff(turn)
+    handoff = turn.handoff
+    numbers = _numbers(slots)
+    if handoff is None or not numbers:
+        return
+    text = volunteer_note(turn, slots.get("prefecture"), numbers)
+    from bot.models import HandoffNote
+
+    last = turn.session.scalar(select(HandoffNote.text).where(HandoffNote.handoff_id == handoff.id)
+                               .order_by(HandoffNote.id.desc()).limit(1))
+    if last != text:  # pressed again: not twice the same note
+        turn.session.add(HandoffNote(handoff_id=handoff.id, author_id=None, text=text))
+        handoffs.emit(session=turn.session, handoff_id=handoff.id, kind="note.created")
+
+
+def volunteer_note(turn: Turn, prefecture: str | None, numbers: dict[str, Decimal]) -> str:
+    """For the volunteer (English, with the payslip's Japanese labels): the confirmed numbers, then the verdict."""
+    from knowledge import service as knowledge_service
+
+    lines = [f"Payslip check: the numbers the trainee confirmed ({prefecture or 'prefecture not given'})"]
+    for item in ITEMS:
+        if item.key in numbers:
+            lines.append(f"  {item.labels[0]} ({t('en', ITEM_NAMES[item.key])}): {_value(item.key, numbers[item.key], 'en')}")
+    minimum = (knowledge_service.rate_on(session=turn.session, prefecture=prefecture, on=turn.today)
+               if prefecture else None)
+    if minimum is not None:
+        result = verdicts.judge(verdicts.Payslip(numbers), minimum)
+        lines += ["", f"The bot's verdict (minimum {yen(minimum.yen_per_hour, 'en')} an hour):",
+                  render(result, lang="en", prefecture=display_name(prefecture, "en"),
+                         minimum=Decimal(minimum.yen_per_hour))]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ the verdict

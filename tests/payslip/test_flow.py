@@ -79,9 +79,17 @@ async def test_answers_one_at_a_time_give_a_verdict_line_by_line(chat, session):
     kept = session.scalar(select(Conversation.slots).where(Conversation.channel_user_id == "t1"))
     assert kept["payslip"]["base_pay"] == "180000" and "utilities" not in kept["payslip"]
 
-    # One tap brings a volunteer in, who reads the numbers in the transcript.
+    # One tap brings a volunteer in, who finds the confirmed numbers and the verdict in a note on the handoff.
     await chat(button="payslip:person")
-    assert session.scalar(select(Handoff.status).join(Conversation).where(Conversation.channel_user_id == "t1"))
+    handoff = session.scalar(select(Handoff).join(Conversation).where(Conversation.channel_user_id == "t1"))
+    assert handoff.status == "waiting"
+    session.refresh(handoff)
+    [note] = [n.text for n in handoff.notes]
+    assert "基本給 (Base pay): ¥180,000" in note and "寮費 (Dorm fee): ¥30,000" in note
+    assert "¥31,810 a month" in note  # the verdict the trainee saw, in English
+    await chat(button="payslip:person")  # pressed again: the same note is not added twice
+    session.refresh(handoff)
+    assert len(handoff.notes) == 1
 
 
 async def test_the_questions_and_the_verdict_are_in_the_trainees_language(chat):

@@ -1,5 +1,6 @@
 """A payslip photo on the channels: the web chat's upload (POST /channels/web/uploads, multipart field `file`) and a
-Telegram photo (getFile, then the download, from the loopback Bot API), read by the real OCR (Debian's tesseract)
+Telegram photo (getFile, then the download, from the loopback Bot API) and a Zalo image (the URL of its event, on the
+loopback Zalo), read by the real OCR (Debian's tesseract)
 from a payslip the tests render, shown back to confirm, then judged. Nothing of the photo is stored."""
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from bot.config import BotSettings
 from bot.i18n import t
 from bot.models import Conversation, Message
 from tests.channels.test_telegram import Chat, Webhook, bot_api, telegram_app, telegram_settings  # noqa: F401
+from tests.channels.test_zalo import capture, zalo_app  # noqa: F401
+from tests.utils.zalo_api import event as zalo_event
+from tests.utils.zalo_api import signed as zalo_signed
 from tests.payslip.render import render
 from tests.utils.telegram_api import visible_text
 
@@ -85,3 +89,23 @@ async def test_a_telegram_photo_is_fetched_with_getfile_and_read(telegram_app, b
     shown = "\n".join(visible_text(m["text"]) for m in bot_api.messages_to(chat.id))
     assert html.unescape(READ_INTRO) in shown
     assert f"¥{slip.values['base_pay']:,}" in shown
+
+
+async def test_a_zalo_image_is_fetched_from_its_url_and_read(zalo_app, capture, session_factory):  # noqa: F811
+    slip = render(seed=13, layout="table")
+    capture.files["/cdn/payslip-full.jpg"] = (slip.encode("jpeg"), "image/jpeg")
+    body = zalo_event("user_send_image", user_id="zalo-photo-1")
+    body["message"]["attachments"][0]["payload"] = {"thumbnail": f"{capture.url}/cdn/payslip-thumb.jpg",
+                                                    "url": f"{capture.url}/cdn/payslip-full.jpg"}
+    raw, headers = zalo_signed(body)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=zalo_app), base_url="http://test") as client:
+        response = await client.post("/channels/zalo/webhook", content=raw, headers=headers)
+    assert response.status_code == 200, response.text
+    assert [c.path for c in capture.calls if c.path.startswith("/cdn/")] == ["/cdn/payslip-full.jpg"]  # the full size
+    shown = "\n".join(capture.delivered("zalo-photo-1")).replace("\xa0", " ")
+    base = slip.values["base_pay"]
+    assert f"{base:,}" in shown or f"{base:,}".replace(",", ".") in shown  # read back, in the trainee's format
+    with session_factory() as session:
+        offered = [b["payload"] for m in session.scalars(select(Message).where(
+            Message.channel == "zalo", Message.direction == "outbound")) for b in (m.buttons or [])]
+    assert {"payslip:ok", "payslip:fix"} <= set(offered)  # to confirm or correct (Zalo numbers them)

@@ -46,6 +46,8 @@ class ZaloCapture:
         self.valid_access_token = ACCESS_TOKEN
         self.valid_refresh_token = REFRESH_TOKEN
         self._queued: list[tuple[int, dict | None]] = []
+        #: Images users "sent" (path → (bytes, content type)), served on GET as Zalo's CDN serves them.
+        self.files: dict[str, tuple[bytes, str]] = {}
         self._tokens = itertools.count(2)
         self._lock = threading.Lock()
         capture = self
@@ -57,6 +59,16 @@ class ZaloCapture:
                 data = json.dumps(answer).encode() if answer is not None else b"Bad Gateway"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json" if answer is not None else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802: an image a user sent, at the URL of its event (Zalo's CDN)
+                found = capture.files.get(self.path)
+                capture.calls.append(Call(self.path, {k.lower(): v for k, v in self.headers.items()}, None))
+                self.send_response(200 if found else 404)
+                data, content_type = found or (b"not found", "text/plain")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
