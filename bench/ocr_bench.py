@@ -6,6 +6,11 @@ apart, per layout and per item kind — with the numbers read that the payslip d
 time per image. Targets: at least 90 % right on clean renders, 75 % on degraded ones, under 5 s an image; prints
 MET or NOT MET and exits 1 when a target is missed.
 
+Then the verdicts (knowledge/payslip.judge, against Tokyo's ¥1,226 of FY2025): for each generated payslip what the
+check says of its printed numbers (the money owed a month, the lines flagged), and how often the verdict on the
+numbers read from the photo is the same (the same amount owed, the same status on every line). A number the reader
+missed would be asked in the chat, so "same" here is the stricter test: no question asked.
+
 The time target is checked on CPU time (this process and its tesseract children): the reader runs one thread at
 a time, so on an idle machine CPU time is the wall time, and on a busy one (a test suite beside it) it still
 measures the reader rather than its neighbours. Wall time and the load average are printed beside it.
@@ -28,11 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import datetime as dt  # noqa: E402
+
+from knowledge import payslip as verdicts  # noqa: E402
 from knowledge.payslip_items import BY_KEY  # noqa: E402
+from knowledge.wages import MinimumRate  # noqa: E402
 from knowledge.payslip_ocr import read_payslip  # noqa: E402
 from tests.payslip.render import LAYOUTS, render  # noqa: E402
 
 TARGETS = {"clean": 0.90, "degraded": 0.75}
+TOKYO = MinimumRate(prefecture="Tokyo", yen_per_hour=1226, effective_from=dt.date(2025, 10, 3), fiscal_year=2025)
 MAX_SECONDS_PER_IMAGE = 5.0
 
 
@@ -43,6 +53,11 @@ class Tally:
     right: Counter[str] = field(default_factory=Counter)
     total: Counter[str] = field(default_factory=Counter)
     false_finds: int = 0
+    #: Payslips whose verdict on the numbers read equals the verdict on the printed numbers.
+    same_verdicts: int = 0
+    payslips: int = 0
+    #: (layout, seed, owed a month, flagged lines) of the printed numbers, clean renders only.
+    verdicts: list[tuple[str, int, str, str]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)  # wall time
     cpu_seconds: list[float] = field(default_factory=list)  # this process and its children
 
@@ -82,7 +97,19 @@ def run(n: int, first_seed: int, show_misses: bool) -> dict[str, Tally]:
                               f"{payslip.printed[key]}, read {got.value if got else None}"
                               f"{f' ({got.label_seen})' if got else ''}")
                 tally.false_finds += sum(1 for key in reading.items if key not in payslip.values)
+                truth = verdicts.judge(verdicts.Payslip(dict(payslip.values)), TOKYO)
+                read = verdicts.judge(verdicts.Payslip(reading.values()), TOKYO)
+                tally.payslips += 1
+                tally.same_verdicts += _summary(truth) == _summary(read)
+                if condition == "clean":
+                    flagged = ", ".join(f"{line.key} {line.status}" for line in truth.lines
+                                        if line.status is not verdicts.Status.ok) or "none"
+                    tally.verdicts.append((layout, seed, f"¥{truth.owed_per_month:,.0f}", flagged))
     return tallies
+
+
+def _summary(result: verdicts.PayslipVerdict) -> tuple:
+    return result.owed_per_month, tuple((line.key, line.status) for line in result.lines)
 
 
 def report(tallies: dict[str, Tally]) -> bool:
@@ -99,6 +126,12 @@ def report(tallies: dict[str, Tally]) -> bool:
         groups = [g for g in tally.total if g != "all"]
         print("   " + "  ".join(f"{group} {tally.share(group):.0%} ({tally.total[group]})" for group in groups))
         met &= share >= TARGETS[condition] and slowest < MAX_SECONDS_PER_IMAGE
+    print("verdicts on the printed numbers (Tokyo, ¥1,226 an hour):")
+    for layout, seed, owed, flagged in tallies["clean"].verdicts:
+        print(f"   {layout:6} seed {seed}: owed {owed} a month; flagged: {flagged}")
+    for condition, tally in tallies.items():
+        print(f"{condition}: the verdict on the numbers read equals the verdict on the printed ones for "
+              f"{tally.same_verdicts}/{tally.payslips} payslips")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("MET" if met else "NOT MET")
     return met
