@@ -56,6 +56,7 @@ def answer_buttons(lang: str, topic: str, *, more: bool) -> tuple[Button, ...]:
     if not more and topic in ("wage_check", "minimum_wage", "unpaid_wages"):  # the next step after a wage answer's
         # "More" (in the first reply's place of "More": a first reply stays within its length on Zalo)
         buttons.append(Button(t(lang, messages.BUTTON_PAYSLIP), "payslip:start"))
+        buttons.append(Button(t(lang, messages.BUTTON_REMIND), "remind:"))  # asks the prefecture
     buttons += [Button(t(lang, messages.BUTTON_HUMAN), "human"), Button(t(lang, messages.BUTTON_TOPICS), "menu")]
     return tuple(buttons)
 
@@ -232,8 +233,8 @@ def minimum_wage(session: Session, lang: str, prefecture: str, today: dt.date) -
     lines.append(source_line(lang, list(rate.sources)))
     buttons = (
         Button(t(lang, messages.TOPIC_NAMES["wage_check"]), "topic:wage_check"),
-        Button(t(lang, messages.BUTTON_REMIND), f"remind:{prefecture}"),
         Button(t(lang, messages.BUTTON_MORE), "more:minimum_wage"),
+        Button(t(lang, messages.BUTTON_REMIND), f"remind:{prefecture}"),
         Button(t(lang, messages.BUTTON_HUMAN), "human"),
     )
     return Reply("\n".join(lines), buttons, title=t(lang, messages.TOPIC_NAMES["minimum_wage"]))
@@ -277,9 +278,8 @@ def wage_verdict(session: Session, lang: str, slots: dict, today: dt.date,
         advice = t(lang, messages.UNDERPAID_ADVICE)
         contact = first_contact_line(session, lang, "wage_check", at=at)
         lines.append(advice + ("\n" + contact if contact else ""))
-    buttons = answer_buttons(lang, "wage_check", more=True)
-    buttons = buttons[:1] + (Button(t(lang, messages.BUTTON_REMIND), f"remind:{m.prefecture}"),) + buttons[1:]
-    return Reply("\n\n".join(lines), buttons, title=t(lang, messages.TOPIC_NAMES["wage_check"]))
+    return Reply("\n\n".join(lines), answer_buttons(lang, "wage_check", more=True),
+                 title=t(lang, messages.TOPIC_NAMES["wage_check"]))
 
 
 def _with_contacts(session: Session, lang: str, text: str, topic: str, at: dt.datetime | None = None) -> str:

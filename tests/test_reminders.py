@@ -193,6 +193,14 @@ async def test_a_wage_answer_offers_the_reminder_and_forget_removes_it(app, sess
     with session_factory() as session:
         assert session.scalars(select(WageSubscription)).all() == []
 
+    more = await press("more:wage_check")  # under the longer wage-check text: the reminder asks the prefecture
+    assert "remind:" in [b.payload for r in more for b in r.buttons]
+    assert (await press("remind:"))[0].text == t("id", messages.ASK_PREFECTURE)
+    confirmed = await press(text="大阪")
+    assert t("id", messages.REMIND_ON, prefecture=display_name("Osaka", "id")) in confirmed[0].text
+    with session_factory() as session:
+        assert [r.prefecture for r in session.scalars(select(WageSubscription))] == ["Osaka"]
+
 
 # ------------------------------------------------------------------------------------------ the import
 async def test_an_import_tells_each_subscriber_their_new_rate_within_each_channels_rules(

@@ -56,6 +56,8 @@ def pages(chromium, live_app):
     expect(chat.locator("#log .msg.bot").first).to_contain_text(t("en", messages.GREETING).split("!")[0],
                                                                 timeout=TIMEOUT)
     chat.locator("#lang").select_option(label="English")
+    expect(chat.locator("#log .msg.bot").filter(has_text=t("en", messages.LANGUAGE_SET))).to_have_count(
+        1, timeout=TIMEOUT)  # answered before the test asks anything
     yield admin, chat
     assert errors == []
     for context in contexts:
