@@ -304,3 +304,21 @@ async def test_the_app_runs_the_job_in_the_background(database_url):
         assert count(session, Conversation) == 0
         assert session.get(ScheduledJob, retention.JOB).last_result["conversations"] == 1
     database.dispose()
+
+
+def test_a_subscriber_to_the_wage_reminders_keeps_their_address_but_not_their_old_messages(session, session_factory):
+    from bot import reminders
+    from bot.models import WageSubscription
+
+    subscriber = conversation(session, 900, "vi", ("minimum_wage", {"prefecture": "Aichi"}, ago(300)), touched=ago(300))
+    other = conversation(session, 901, "vi", ("minimum_wage", {"prefecture": "Aichi"}, ago(300)), touched=ago(300))
+    reminders.subscribe(session=session, conversation=subscriber, prefecture="Aichi")
+    session.commit()
+    ids = subscriber.id, other.id
+
+    retention.run(session_factory, days=DAYS, clock=clock)
+    session.expire_all()
+    assert session.get(Conversation, ids[1]) is None  # no subscription: gone as before
+    kept = session.get(Conversation, ids[0])  # the next revision still reaches them
+    assert kept is not None and count(session, Message, Message.conversation_id == ids[0]) == 0
+    assert session.scalar(select(WageSubscription.prefecture).where(WageSubscription.conversation_id == ids[0])) == "Aichi"
