@@ -159,6 +159,11 @@ def test_a_killed_rasa_server_is_taken_over_and_with_both_down_trainees_still_ge
         assert {"topic:talk_to_human", "topic:emergency"} <= payloads  # the person option and the emergency path
         danger = _web(layout.url, "help, my boss is beating me, I am in danger")
         assert danger.json()["meta"]["intent"] == "emergency" and "110" in danger.text
+        # The probe deletes its data: its urgent handoff goes with it, and no volunteer of a later run writes to a
+        # page nobody has open.
+        cookie = danger.headers["set-cookie"].split(";", 1)[0]
+        _web(layout.url, "/forget", cookie=cookie)
+        assert _web(layout.url, payload="forget:yes", cookie=cookie).status_code == 200
         health = httpx.get(f"{layout.url}/health", timeout=10).json()
         assert health["nlu"] == "down" and health["status"] == "degraded"
     finally:

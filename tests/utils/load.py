@@ -358,14 +358,30 @@ class Load:
                     continue  # another volunteer was faster
                 self.report.handoffs_claimed += 1
                 lang = handoff.get("lang") or "en"
-                sent = await self._client.post(f"/api/handoffs/{handoff['id']}/messages", headers=auth,
-                                               json={"text": VOLUNTEER_REPLY.get(lang, VOLUNTEER_REPLY["en"])})
-                if sent.status_code in (200, 201):
+                # Once claimed, the volunteer sees it through, as a person would: a failed press (a 5xx, a refused
+                # connection while a process or the database restarts) is pressed again.
+                sent = await self._insist("POST", f"/api/handoffs/{handoff['id']}/messages", headers=auth,
+                                          json={"text": VOLUNTEER_REPLY.get(lang, VOLUNTEER_REPLY["en"])})
+                if sent is not None and sent.status_code in (200, 201):
                     self.report.volunteer_replies += 1
-                await self._client.post(f"/api/handoffs/{handoff['id']}/close", headers=auth,
-                                        json={"outcome": "information_given"})
+                await self._insist("POST", f"/api/handoffs/{handoff['id']}/close", headers=auth,
+                                   json={"outcome": "information_given"})
             except httpx.HTTPError:
                 await asyncio.sleep(0.5)
+
+    async def _insist(self, method: str, url: str, *, seconds: float = 60.0, **kwargs) -> httpx.Response | None:
+        """The request until it gets an answer that is not a server error (or `seconds` pass)."""
+        deadline = time.perf_counter() + seconds
+        while True:
+            try:
+                response = await self._client.request(method, url, **kwargs)
+                if response.status_code < 500:
+                    return response
+            except httpx.HTTPError:
+                pass
+            if time.perf_counter() > deadline:
+                return None
+            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ a whole run
     async def run(self, *, trainees: int, messages: int, ramp_s: float = 0.0, think_s: float = 0.0,
