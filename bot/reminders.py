@@ -47,6 +47,7 @@ from knowledge import prefectures
 from knowledge import service as knowledge_service
 from knowledge.models import MinimumWage
 from knowledge.prefectures import display_name
+from knowledge.wages import MinimumRate
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +93,15 @@ def forget(*, session: Session, conversation_id: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ the chat
+#: What `/remind <word>` understands as "off", in the five languages.
+OFF_WORDS = frozenset({"off", "stop", "tắt", "matikan", "patayin", "オフ", "停止", "0"})
+
+
 def start(turn) -> None:
-    """`/remind [prefecture | off]`."""
+    """`/remind [prefecture | off]`: as the button with that argument."""
     words = turn.text.strip().split(maxsplit=1)
     arg = words[1].strip() if len(words) > 1 else ""
-    if arg.lower() in ("off", "stop", "tắt", "matikan", "patayin", "オフ", "停止", "0"):
-        return stop(turn)
-    found = prefectures.resolve(arg) if arg else None
-    if found:
-        return confirm(turn, found)
-    turn.ask("prefecture", TOPIC, Reply(turn.t(messages.ASK_PREFECTURE)))
+    button(turn, "off" if arg.lower() in OFF_WORDS else arg)
 
 
 def button(turn, arg: str) -> None:
@@ -166,17 +166,14 @@ def plan_effective(*, session: Session, now: dt.datetime) -> list[ReminderRun]:
                                                             MinimumWage.effective_from <= today)))
     made = []
     for wage in wages:
-        if session.scalar(select(ReminderRun.id).where(ReminderRun.key == _key(EFFECTIVE, wage))) is not None:
-            continue
         try:
-            run = _make_run(session, EFFECTIVE, wage, now)
+            run = _make_run(session, EFFECTIVE, wage, now)  # None: made before
             session.commit()
         except IntegrityError:  # another process made it just now (the run's unique key)
             session.rollback()
             continue
         if run is not None:
             made.append(run)
-    session.commit()
     return made
 
 
@@ -191,14 +188,17 @@ def _make_run(session: Session, kind: str, wage: MinimumWage, now: dt.datetime) 
                       yen_per_hour=wage.yen_per_hour, effective_from=wage.effective_from, created_at=real_now)
     session.add(run)
     session.flush()
-    subscribers = list(session.execute(
-        select(WageSubscription.conversation_id, Conversation)
-        .join(Conversation, Conversation.id == WageSubscription.conversation_id)
+    subscribers = list(session.scalars(
+        select(Conversation)
+        .join(WageSubscription, WageSubscription.conversation_id == Conversation.id)
         .where(WageSubscription.prefecture == wage.prefecture)
-        .order_by(WageSubscription.id)).all())
-    previous = _previous(session, wage) if kind == REVISION else None
+        .order_by(WageSubscription.id)))
+    # The rate until then: the one in force the day before this one starts.
+    previous = (knowledge_service.rate_on(session=session, prefecture=wage.prefecture,
+                                          on=wage.effective_from - dt.timedelta(days=1))
+                if kind == REVISION else None)
     slots = {channel: _first_free_slot(session, channel, real_now) for channel in SPREAD}
-    for conversation_id, conv in subscribers:
+    for conv in subscribers:
         if conv.channel == "zalo" and not _within_zalo_window(session, conv.id, real_now):
             session.add(ReminderSend(run_id=run.id, conversation_id=conv.id, skipped="zalo_window"))
             continue
@@ -215,12 +215,6 @@ def _make_run(session: Session, kind: str, wage: MinimumWage, now: dt.datetime) 
     return run
 
 
-def _previous(session: Session, wage: MinimumWage) -> MinimumWage | None:
-    return session.scalar(select(MinimumWage).where(MinimumWage.prefecture == wage.prefecture,
-                                                    MinimumWage.effective_from < wage.effective_from)
-                          .order_by(MinimumWage.effective_from.desc()).limit(1))
-
-
 def _first_free_slot(session: Session, channel: str, now: dt.datetime) -> dt.datetime:
     """When the next spread send of `channel` may go: after the last one still waiting (any run, any process)."""
     last = session.scalar(select(func.max(Message.next_attempt_at)).join(
@@ -235,7 +229,7 @@ def _within_zalo_window(session: Session, conversation_id: int, now: dt.datetime
     return last is not None and last > now - ZALO_WINDOW
 
 
-def _message(kind: str, lang: str, wage: MinimumWage, previous: MinimumWage | None, now: dt.datetime) -> Reply:
+def _message(kind: str, lang: str, wage: MinimumWage, previous: MinimumRate | None, now: dt.datetime) -> Reply:
     values = dict(prefecture=display_name(wage.prefecture, lang), amount=yen(wage.yen_per_hour, lang),
                   date=date(wage.effective_from, lang))
     if kind == REVISION:

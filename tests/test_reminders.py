@@ -26,6 +26,7 @@ from bot.schemas import Inbound, Kind
 from knowledge.db import utcnow
 from knowledge.prefectures import display_name
 from tests.channels.test_telegram import load_update
+from tests.channels.test_zalo import seen
 from tests.utils.chat import WebChat
 from tests.utils.people import PASSWORD, bearer_headers, create_people
 from tests.utils.telegram_api import FakeBotApi, visible_text
@@ -43,10 +44,6 @@ EARLY = dt.datetime(2026, 9, 30, 22, 30, tzinfo=dt.UTC)
 MORNING = dt.datetime(2026, 10, 1, 0, 0, tzinfo=dt.UTC)
 FY2026 = expected_rates(fiscal_year=2026, raise_by=60)
 _ids = itertools.count(1)
-
-
-def seen(text: str) -> str:
-    return text.replace("\xa0", " ")
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 The trainee is who their browser says: the server issues a random id in a signed, HttpOnly,
 SameSite=Strict cookie when the page opens (its history request) or on the first message, and a `user_id` in the
-body is ignored. A client that
-keeps cookies keeps its conversation; one that doesn't starts a new one each time.
+body is ignored. A client that keeps cookies keeps its conversation; one that doesn't starts a new one each time.
 """
 
 from __future__ import annotations
@@ -203,10 +202,10 @@ def history(request: Request, response: Response, services: ServicesDep) -> dict
     """The conversation so far (the last 100 messages), which the page asks for when it opens. A page without an
     identity gets one here (an empty history), before its first message: a reply written after that message's
     response was lost (a process killed, a database restart) still reaches the page."""
-    if _web_user_of(request, services) is None:
+    user_id = _web_user_of(request, services)
+    if user_id is None:
         web_user(request, response, services)
         return {"messages": []}
-    user_id = _web_user_of(request, services)
     from sqlalchemy import select
 
     from bot.models import Direction, Message

@@ -243,20 +243,11 @@ class Load:
     async def _open_page(self, cookie: dict[str, str], address: str) -> None:
         """The page opening, as chat.html does: its history request gets the trainee's identity (a cookie) before
         any message. Retried as a browser's reload would be, for up to `redeliver_s`."""
-        deadline = time.perf_counter() + self.redeliver_s
-        pause = 0.2
-        while time.perf_counter() < deadline:
-            try:
-                response = await self._client.get("/channels/web/history", headers={"X-Forwarded-For": address})
-                set_cookie = response.headers.get("set-cookie")
-                if response.is_success and set_cookie:
-                    cookie["Cookie"] = set_cookie.split(";", 1)[0]
-                    return
-                self.report.errors[f"web page {response.status_code}"] += 1
-            except httpx.HTTPError as exc:
-                self.report.errors[f"web page {type(exc).__name__}"] += 1
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 3.0)
+        response = await self._insist("GET", "/channels/web/history", seconds=self.redeliver_s, errors="web page",
+                                      headers={"X-Forwarded-For": address})
+        set_cookie = response.headers.get("set-cookie") if response is not None else None
+        if set_cookie:
+            cookie["Cookie"] = set_cookie.split(";", 1)[0]
 
     async def _listen_web(self, cookie: dict[str, str], address: str) -> None:
         """The web page after asking for a person: the volunteer's messages arrive on the event stream."""
@@ -369,16 +360,21 @@ class Load:
             except httpx.HTTPError:
                 await asyncio.sleep(0.5)
 
-    async def _insist(self, method: str, url: str, *, seconds: float = 60.0, **kwargs) -> httpx.Response | None:
-        """The request until it gets an answer that is not a server error (or `seconds` pass)."""
+    async def _insist(self, method: str, url: str, *, seconds: float = 60.0, errors: str | None = None,
+                      **kwargs) -> httpx.Response | None:
+        """The request until it gets an answer that is not a server error (or `seconds` pass). `errors`: count each
+        failed try in the report under this label."""
         deadline = time.perf_counter() + seconds
         while True:
             try:
                 response = await self._client.request(method, url, **kwargs)
                 if response.status_code < 500:
                     return response
-            except httpx.HTTPError:
-                pass
+                failure = str(response.status_code)
+            except httpx.HTTPError as exc:
+                failure = type(exc).__name__
+            if errors:
+                self.report.errors[f"{errors} {failure}"] += 1
             if time.perf_counter() > deadline:
                 return None
             await asyncio.sleep(0.5)
